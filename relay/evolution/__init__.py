@@ -1,0 +1,27 @@
+"""The Evolution API v2 HTTP client (see ``EVOLUTION.md``): ``EvolutionClient`` and its models."""
+
+from relay.evolution.client import EvolutionClient
+from relay.evolution.models import (
+    ConnectionState,
+    ConnectResult,
+    CreatedInstance,
+    DeleteResult,
+    LogoutResult,
+    ServerInfo,
+    UpstreamInstance,
+    WebhookConfig,
+    WebsocketConfig,
+)
+
+__all__ = [
+    "ConnectResult",
+    "ConnectionState",
+    "CreatedInstance",
+    "DeleteResult",
+    "EvolutionClient",
+    "LogoutResult",
+    "ServerInfo",
+    "UpstreamInstance",
+    "WebhookConfig",
+    "WebsocketConfig",
+]
