@@ -1,0 +1,1 @@
+"""The HTTP side of the relay: middleware, health, and the management routes."""

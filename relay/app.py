@@ -1,0 +1,137 @@
+"""The app factory and the process runner.
+
+``create_app(settings)`` does all the wiring; the CLI and the tests call it. Resources are
+``cleanup_ctx`` entries in dependency order (database, Evolution HTTP session, live side,
+background tasks); aiohttp cleans up in reverse, and only what started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from relay.api import health
+from relay.api.middleware import auth_middleware, errors_middleware
+from relay.appkeys import METRICS, READINESS, SETTINGS, STORE, TASKS, VERIFIER
+from relay.auth import TokenVerifier
+from relay.config import Settings
+from relay.metrics import Metrics
+from relay.store import Store
+from relay.store.embedded import EmbeddedPostgres
+from relay.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url is not None:
+        dsn = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = await embedded.start()
+    try:
+        store = await Store.open(dsn)
+    except BaseException:
+        if embedded is not None:
+            await embedded.stop()
+        raise
+    app[STORE] = store
+    app[READINESS]["database"] = store.ping
+    try:
+        yield
+    finally:
+        await store.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[TASKS] = tasks = Tasks()
+    yield
+    await tasks.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[VERIFIER] = TokenVerifier(settings)
+    app[READINESS] = {}
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(tasks_ctx)
+    health.setup(app)
+    return app
+
+
+async def serve(
+    settings: Settings, *, stop: asyncio.Event | None = None, app: web.Application | None = None
+) -> None:
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None), then shut down."""
+    started = time.monotonic()
+    app = app or create_app(settings)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+    )
+    stop = stop or _stop_on_signals()
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        await site.start()
+        log.info(
+            "evo-relay listening on http://%s:%s (ready in %.2fs)",
+            settings.host, _bound_port(runner, settings.port), time.monotonic() - started,
+        )  # fmt: skip
+        await stop.wait()
+        log.info("shutting down: no new connections, finishing requests in flight")
+    finally:
+        requests = _count(app, "relay_http_requests_total")
+        await runner.cleanup()
+        log.info(
+            "evo-relay stopped after %.1fs: %d HTTP requests served",
+            time.monotonic() - started, requests,
+        )  # fmt: skip
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    return configured
+
+
+def _count(app: web.Application, sample_name: str) -> int:
+    total = 0.0
+    for metric in app[METRICS].registry.collect():
+        for sample in metric.samples:
+            if sample.name == sample_name:
+                total += sample.value
+    return int(total)
+
+
+def run(settings: Settings) -> None:
+    """The process entry point: uvloop when available, then :func:`serve`."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))

@@ -1,0 +1,32 @@
+"""Every typed key of the aiohttp application and request, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from handlers.context import Context
+    from relay.auth import Principal, TokenVerifier
+    from relay.config import Settings
+    from relay.evolution.client import EvolutionClient
+    from relay.metrics import Metrics
+    from relay.store import Store
+    from relay.tasks import Tasks
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
+STORE: web.AppKey[Store] = web.AppKey("store")
+EVOLUTION: web.AppKey[EvolutionClient] = web.AppKey("evolution")
+TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
+CONTEXT: web.AppKey[Context] = web.AppKey("context")
+# name -> check; /readyz is 503 while any of them is False.
+READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

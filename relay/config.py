@@ -1,0 +1,149 @@
+"""Settings: every ``RELAY_*`` variable of SPEC, an optional ``.env`` file, and CLI overrides.
+
+Settings are built once (``load_settings``) and passed down; nothing reads the environment
+at import time. Invalid values raise :class:`relay.errors.ConfigError` with one line per problem,
+naming the variable, which the CLI prints before exiting with code 78.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from relay.errors import ConfigError
+
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+MIN_SECRET_BYTES = 32
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(3001, ge=0, le=65535)
+    database_url: SecretStr | None = None
+    data_dir: Path = Path(".evo-relay")
+    evolution_url: str | None = None
+    evolution_apikey: SecretStr | None = None
+    evolution_events_mode: Literal["instance", "global"] = "instance"
+    evolution_timeout: float = Field(15.0, gt=0, le=600)
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: CommaList = ["HS256"]
+    jwt_tenant_claim: str = Field("tenantId", min_length=1)
+    jwt_role_claim: str = Field("role", min_length=1)
+    jwt_user_claim: str = Field("sub", min_length=1)
+    jwt_leeway: float = Field(30.0, ge=0, le=600)
+    cors_origins: CommaList = []
+    reconcile_interval: float = Field(300.0, gt=0)
+    redis_url: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    history_size: int = Field(1000, ge=1, le=1_000_000)
+    ws_compression: bool = False
+    shutdown_timeout: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("jwt_algorithms", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("evolution_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or len(value) < 10:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgres://", "postgresql://")
+        ):
+            raise ValueError("must be a postgresql:// DSN")
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _algorithms(cls, value: list[str]) -> list[str]:
+        known = HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS
+        bad = [alg for alg in value if alg not in known]
+        if bad:
+            raise ValueError(f"unsupported algorithm(s) {', '.join(bad)}; 'none' is never allowed")
+        if not value:
+            raise ValueError("at least one algorithm is required")
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_keys(self) -> Settings:
+        algs = set(self.jwt_algorithms)
+        secret = self.jwt_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"RELAY_JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes")
+        if algs & PUBLIC_KEY_ALGORITHMS and self.jwt_public_key is None:
+            raise ValueError("RELAY_JWT_PUBLIC_KEY: required by RS*/ES* in RELAY_JWT_ALGORITHMS")
+        return self
+
+    def public_key_pem(self) -> str | None:
+        """The PEM text: the variable holds the PEM itself, or a path to a PEM file."""
+        key = self.jwt_public_key
+        if key is None or key.lstrip().startswith("-----BEGIN"):
+            return key
+        return Path(key).read_text()
+
+    def problems_for_serve(self) -> list[str]:
+        """What ``serve`` needs beyond what every command needs."""
+        problems = []
+        if self.evolution_url is None:
+            problems.append("RELAY_EVOLUTION_URL: required by serve (e.g. http://127.0.0.1:8080)")
+        if self.evolution_apikey is None:
+            problems.append("RELAY_EVOLUTION_APIKEY: required by serve (Evolution's global key)")
+        problems.extend(self.problems_for_tokens())
+        return problems
+
+    def problems_for_tokens(self) -> list[str]:
+        if self.jwt_secret is None and self.jwt_public_key is None:
+            return ["RELAY_JWT_SECRET: required (or RELAY_JWT_PUBLIC_KEY) to verify tokens"]
+        if set(self.jwt_algorithms) & HMAC_ALGORITHMS and self.jwt_secret is None:
+            return ["RELAY_JWT_SECRET: required by HS* in RELAY_JWT_ALGORITHMS"]
+        return []
+
+
+def _describe(error: Any) -> str:
+    loc = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if loc:
+        return f"RELAY_{loc[0].upper()}: {message}"
+    return message
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, ``.env`` and ``overrides`` (CLI flags win)."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from exc

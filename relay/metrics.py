@@ -1,0 +1,39 @@
+"""Prometheus metrics, in a registry owned by the app (no process-wide globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "relay_http_requests", "HTTP requests served", ["method", "status"], registry=r
+        )
+        self.upstream_calls = Histogram(
+            "relay_upstream_call_seconds", "Evolution HTTP calls", ["action"], registry=r
+        )
+        self.events_received = Counter(
+            "relay_events_received", "Evolution events received", ["event"], registry=r
+        )
+        self.events_dropped = Counter(
+            "relay_events_dropped", "Evolution events dropped", ["reason"], registry=r
+        )
+        self.deliveries = Counter(
+            "relay_deliveries", "Events emitted to frontend rooms", ["transport"], registry=r
+        )
+        self.status_writes = Counter(
+            "relay_status_writes", "Status and QR writes to Postgres", registry=r
+        )
+        self.status_backlog = Gauge(
+            "relay_status_backlog", "Instances with a status write pending", registry=r
+        )
+        self.clients = Gauge("relay_clients", "Connected frontends", ["transport"], registry=r)
+        self.upstream_namespaces = Gauge(
+            "relay_upstream_namespaces", "Evolution namespaces subscribed", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,85 @@
+"""Typed rows: what the store returns. Nothing outside ``relay.store`` sees an asyncpg Record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    """The panel's vocabulary (SPEC "Instance statuses")."""
+
+    STARTING = "STARTING"
+    SCAN_QR_CODE = "SCAN_QR_CODE"
+    WORKING = "WORKING"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+
+
+class QrCode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    base64: str | None = None
+    code: str | None = None
+    pairingCode: str | None = None  # SPEC's wire name
+
+
+class Instance(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    tenant_id: str
+    name: str
+    provider: str
+    status: Status
+    status_reason: str | None
+    status_at: datetime
+    qr_base64: str | None
+    qr_code: str | None
+    pairing_code: str | None
+    wuid: str | None
+    profile_name: str | None
+    websocket_enabled: bool
+    websocket_events: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def qrcode(self) -> QrCode | None:
+        if self.qr_base64 is None and self.qr_code is None and self.pairing_code is None:
+            return None
+        return QrCode(base64=self.qr_base64, code=self.qr_code, pairingCode=self.pairing_code)
+
+
+class StatusChange(BaseModel):
+    """One transition, as recorded in ``status_history`` and broadcast as ``instance.status``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance_name: str
+    tenant_id: str
+    status: Status
+    previous_status: Status | None
+    reason: str | None
+    at: datetime
+
+
+class AuditEntry(BaseModel):
+    """One mutating API call, written whether it succeeded or not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    at: datetime | None = None
+    actor: str
+    role: str
+    tenant_id: str | None
+    instance_name: str | None
+    action: str
+    outcome: str
+    upstream_status: int | None = None
+    duration_ms: float
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,270 @@
+"""All SQL of evo-relay: one function per query, rows turned into typed models here.
+
+The store knows nothing of tenants' rights or of Evolution; it records what handlers decide.
+Connection failures are translated into :class:`relay.errors.DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import asyncpg
+
+from relay.errors import Conflict, DatabaseUnavailable
+from relay.store.migrations import migrate
+from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange
+
+log = logging.getLogger(__name__)
+
+_INSTANCE_COLUMNS: Final = (
+    "id, tenant_id, name, provider, status, status_reason, status_at, qr_base64, qr_code, "
+    "pairing_code, wuid, profile_name, websocket_enabled, websocket_events, created_at, updated_at"
+)
+_AUDIT_COLUMNS: Final = (
+    "id, at, actor, role, tenant_id, instance_name, action, outcome, upstream_status, "
+    "duration_ms, detail"
+)
+_UNAVAILABLE: Final = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _instance(row: asyncpg.Record) -> Instance:
+    return Instance.model_validate(dict(row))
+
+
+def _change(row: asyncpg.Record) -> StatusChange:
+    return StatusChange(
+        instance_name=row["instance_name"],
+        tenant_id=row["tenant_id"],
+        status=Status(row["to_status"]),
+        previous_status=Status(row["from_status"]) if row["from_status"] else None,
+        reason=row["reason"],
+        at=row["at"],
+    )
+
+
+class StatusUpdate:
+    """What :meth:`Store.update_status` did: the row after it, and the change if any."""
+
+    __slots__ = ("change", "instance")
+
+    def __init__(self, instance: Instance, change: StatusChange | None) -> None:
+        self.instance = instance
+        self.change = change
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Store:
+        """Open the pool and bring the schema up to date."""
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            )
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(f"Banco de dados indisponível: {type(exc).__name__}") from exc
+        store = cls(pool)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
+        try:
+            async with self._pool.acquire(timeout=10) as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable() from exc
+        except TimeoutError as exc:
+            raise DatabaseUnavailable() from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self._conn() as conn:
+                return bool(await conn.fetchval("SELECT 1", timeout=2))
+        except (DatabaseUnavailable, TimeoutError, asyncpg.PostgresError):
+            return False
+
+    # -- instances -------------------------------------------------------------------------
+
+    async def create_instance(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        status: Status,
+        reason: str,
+        provider: str = "evolution",
+        websocket_enabled: bool = False,
+        websocket_events: Sequence[str] = (),
+    ) -> Instance:
+        async with self._conn() as conn, conn.transaction():
+            try:
+                row = await conn.fetchrow(
+                    f"""INSERT INTO instances (tenant_id, name, provider, status, status_reason,
+                            websocket_enabled, websocket_events)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_INSTANCE_COLUMNS}""",
+                    tenant_id, name, provider, status.value, reason,
+                    websocket_enabled, list(websocket_events),
+                )  # fmt: skip
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict() from exc
+            await conn.execute(
+                """INSERT INTO status_history (instance_name, tenant_id, from_status, to_status,
+                       reason) VALUES ($1, $2, NULL, $3, $4)""",
+                name, tenant_id, status.value, reason,
+            )  # fmt: skip
+        assert row is not None
+        return _instance(row)
+
+    async def get_instance(self, name: str) -> Instance | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE name = $1", name
+            )
+        return _instance(row) if row else None
+
+    async def list_instances(self, tenant_id: str | None = None) -> list[Instance]:
+        """One tenant's instances, or every instance when ``tenant_id`` is None."""
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"""SELECT {_INSTANCE_COLUMNS} FROM instances
+                    WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id, name""",
+                tenant_id,
+            )
+        return [_instance(row) for row in rows]
+
+    async def instance_tenants(self) -> dict[str, str]:
+        """name -> tenant, for the event pipeline's cache."""
+        async with self._conn() as conn:
+            rows = await conn.fetch("SELECT name, tenant_id FROM instances")
+        return {row["name"]: row["tenant_id"] for row in rows}
+
+    async def update_status(
+        self,
+        name: str,
+        status: Status,
+        reason: str | None,
+        *,
+        qrcode: QrCode | None = None,
+        clear_qrcode: bool = False,
+        wuid: str | None = None,
+        profile_name: str | None = None,
+    ) -> StatusUpdate | None:
+        """Set the status (recording a history row when it changes) and the QR or profile.
+
+        ``qrcode`` replaces the stored QR; ``clear_qrcode`` removes it; ``wuid`` and
+        ``profile_name`` are kept when None. Returns None when the instance does not exist.
+        """
+        qr = qrcode or QrCode()
+        async with self._conn() as conn, conn.transaction():
+            before = await conn.fetchrow(
+                "SELECT tenant_id, status FROM instances WHERE name = $1 FOR UPDATE", name
+            )
+            if before is None:
+                return None
+            changed = before["status"] != status.value
+            row = await conn.fetchrow(
+                f"""UPDATE instances SET
+                        status = $2,
+                        status_reason = CASE WHEN $3 THEN $4 ELSE status_reason END,
+                        status_at = CASE WHEN $3 THEN now() ELSE status_at END,
+                        qr_base64 = CASE WHEN $5 THEN $6 WHEN $7 THEN NULL ELSE qr_base64 END,
+                        qr_code = CASE WHEN $5 THEN $8 WHEN $7 THEN NULL ELSE qr_code END,
+                        pairing_code = CASE WHEN $5 THEN $9 WHEN $7 THEN NULL
+                                       ELSE pairing_code END,
+                        wuid = coalesce($10, wuid),
+                        profile_name = coalesce($11, profile_name),
+                        updated_at = now()
+                    WHERE name = $1 RETURNING {_INSTANCE_COLUMNS}""",
+                name, status.value, changed, reason, qrcode is not None, qr.base64,
+                clear_qrcode, qr.code, qr.pairingCode, wuid, profile_name,
+            )  # fmt: skip
+            change = None
+            if changed:
+                hist = await conn.fetchrow(
+                    """INSERT INTO status_history (instance_name, tenant_id, from_status,
+                           to_status, reason) VALUES ($1, $2, $3, $4, $5)
+                       RETURNING instance_name, tenant_id, from_status, to_status, reason, at""",
+                    name, before["tenant_id"], before["status"], status.value, reason,
+                )  # fmt: skip
+                assert hist is not None
+                change = _change(hist)
+        assert row is not None
+        return StatusUpdate(_instance(row), change)
+
+    async def set_websocket(
+        self, name: str, enabled: bool, events: Sequence[str]
+    ) -> Instance | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"""UPDATE instances SET websocket_enabled = $2, websocket_events = $3,
+                        updated_at = now() WHERE name = $1 RETURNING {_INSTANCE_COLUMNS}""",
+                name, enabled, list(events),
+            )  # fmt: skip
+        return _instance(row) if row else None
+
+    async def delete_instance(self, name: str) -> bool:
+        async with self._conn() as conn:
+            result = await conn.execute("DELETE FROM instances WHERE name = $1", name)
+        return bool(result == "DELETE 1")
+
+    async def status_history(self, name: str, limit: int = 20) -> list[StatusChange]:
+        """The newest ``limit`` status changes of an instance, newest first."""
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """SELECT instance_name, tenant_id, from_status, to_status, reason, at
+                   FROM status_history WHERE instance_name = $1 ORDER BY id DESC LIMIT $2""",
+                name, limit,
+            )  # fmt: skip
+        return [_change(row) for row in rows]
+
+    # -- audit -----------------------------------------------------------------------------
+
+    async def record_audit(self, entry: AuditEntry) -> AuditEntry:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"""INSERT INTO audit_log (actor, role, tenant_id, instance_name, action,
+                        outcome, upstream_status, duration_ms, detail)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_AUDIT_COLUMNS}""",
+                entry.actor, entry.role, entry.tenant_id, entry.instance_name, entry.action,
+                entry.outcome, entry.upstream_status, entry.duration_ms, entry.detail,
+            )  # fmt: skip
+        assert row is not None
+        return AuditEntry.model_validate(dict(row))
+
+    async def list_audit(
+        self, tenant_id: str | None, instance_name: str | None = None, limit: int = 50
+    ) -> list[AuditEntry]:
+        """Newest first; ``tenant_id`` None means every tenant (SUPERADMIN)."""
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"""SELECT {_AUDIT_COLUMNS} FROM audit_log
+                    WHERE ($1::text IS NULL OR tenant_id = $1)
+                      AND ($2::text IS NULL OR instance_name = $2)
+                    ORDER BY id DESC LIMIT $3""",
+                tenant_id, instance_name, limit,
+            )  # fmt: skip
+        return [AuditEntry.model_validate(dict(row)) for row in rows]
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        """Run one statement (used by ``evo-relay check`` and tests' setup)."""
+        async with self._conn() as conn:
+            return str(await conn.execute(sql, *args))
