@@ -15,11 +15,23 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from handlers.context import Context, NoLiveEvents
 from relay.api import health
 from relay.api.middleware import auth_middleware, errors_middleware
-from relay.appkeys import METRICS, READINESS, SETTINGS, STORE, TASKS, VERIFIER
+from relay.appkeys import (
+    CONTEXT,
+    EVOLUTION,
+    LIVE,
+    METRICS,
+    READINESS,
+    SETTINGS,
+    STORE,
+    TASKS,
+    VERIFIER,
+)
 from relay.auth import TokenVerifier
 from relay.config import Settings
+from relay.evolution.client import EvolutionClient
 from relay.metrics import Metrics
 from relay.store import Store
 from relay.store.embedded import EmbeddedPostgres
@@ -54,10 +66,36 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             await embedded.stop()
 
 
-async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[TASKS] = tasks = Tasks()
+async def evolution_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.evolution_url is not None and settings.evolution_apikey is not None
+    client = EvolutionClient(
+        settings.evolution_url, settings.evolution_apikey, settings.evolution_timeout
+    )
+    await client.start()
+    app[EVOLUTION] = client
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+async def context_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The handlers' context, once everything it holds exists."""
+    app[CONTEXT] = Context(
+        settings=app[SETTINGS],
+        store=app[STORE],
+        evolution=app[EVOLUTION],
+        live=app[LIVE],
+        metrics=app[METRICS],
+    )
     yield
-    await tasks.close()
+
+
+async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Last in, so first out: background tasks stop before what they use closes."""
+    yield
+    await app[TASKS].close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -68,7 +106,13 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[VERIFIER] = TokenVerifier(settings)
     app[READINESS] = {}
+    app[TASKS] = Tasks()
+    app[LIVE] = NoLiveEvents()
+    # Dependency order; aiohttp cleans up in reverse. The live side (hub, upstream) goes
+    # between evolution_ctx and context_ctx, and sets app[LIVE].
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(evolution_ctx)
+    app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
     return app

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from handlers.context import Context
+    from handlers.context import Context, LiveEvents
     from relay.auth import Principal, TokenVerifier
     from relay.config import Settings
     from relay.evolution.client import EvolutionClient
@@ -25,6 +25,8 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 EVOLUTION: web.AppKey[EvolutionClient] = web.AppKey("evolution")
 TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
 CONTEXT: web.AppKey[Context] = web.AppKey("context")
+# The live side (hub + upstream) as the handlers see it; NoLiveEvents until it exists.
+LIVE: web.AppKey[LiveEvents] = web.AppKey("live")
 # name -> check; /readyz is 503 while any of them is False.
 READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")
 
