@@ -1,0 +1,93 @@
+"""The real process: `evo-relay serve` on the embedded database, `token`, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import jwt
+
+from tests.conftest import JWT_SECRET, free_port
+
+
+def relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    return {
+        **clean,
+        "RELAY_DATA_DIR": str(tmp_path / "data"),
+        "RELAY_JWT_SECRET": JWT_SECRET,
+        "RELAY_EVOLUTION_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "RELAY_EVOLUTION_APIKEY": "test-global-apikey",
+        **extra,
+    }
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float) -> None:
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "serve exited before answering"
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)  # polling a process we do not control, with a deadline
+    raise AssertionError(f"{url} did not answer in time")
+
+
+def start_serve(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve", "--port", str(port)],
+        env=relay_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+async def test_serve_on_embedded_postgres_stops_on_sigterm_and_restarts(tmp_path: Path) -> None:
+    for run in range(2):  # the second start reuses the data dir the first one left
+        port = free_port()
+        proc = start_serve(tmp_path, port)
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, time.monotonic() + 45)
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, output
+        assert "evo-relay stopped after" in output, f"run {run}: {output}"
+        assert "Traceback" not in output
+    assert (tmp_path / "data" / "pg" / "PG_VERSION").exists()
+
+
+def test_token_mints_a_jwt_that_decodes_with_the_key(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "relay", "token", "--tenant", "acme", "--role", "admin",
+         "--user", "u1", "--ttl", "120"],
+        env=relay_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        check=True,
+    )  # fmt: skip
+    claims = jwt.decode(result.stdout.strip(), JWT_SECRET, algorithms=["HS256"])
+    assert (claims["tenantId"], claims["role"], claims["sub"]) == ("acme", "ADMIN", "u1")
+    assert claims["exp"] - claims["iat"] == 120
+
+
+def test_token_refuses_an_unknown_role(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "relay", "token", "--tenant", "a", "--role", "root", "--user", "u"],
+        env=relay_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 78
+    assert "--role: must be one of USER, ADMIN, SUPERADMIN" in result.stderr
