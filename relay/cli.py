@@ -127,14 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live beside their machinery (simulator, demo)."""
-    registers: list[Callable[[Any], None]] = []
-    try:
-        from relay.simulator.cli import add_parser as simulate
-    except ImportError:  # pragma: no cover - the simulator ships with the package
-        pass
-    else:
-        registers.append(simulate)
-    return registers
+    from relay.simulator.cli import add_parser as simulate
+
+    return [simulate]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
