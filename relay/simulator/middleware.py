@@ -74,7 +74,9 @@ def _bad_json(raw: bytes) -> web.Response:
 
 @web.middleware
 async def evolution_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(_UNLOGGED):
+    if request.path.startswith("/_sim/") or (
+        request.path.startswith("/socket.io") and request.app[SIMULATOR].config.websocket_enabled
+    ):
         return await handler(request)
     body: dict[str, Any] = {}
     if request.content_type == "application/json":
