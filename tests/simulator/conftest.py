@@ -134,9 +134,13 @@ class Listener:
         return result
 
 
+Listen = Callable[..., Awaitable[Listener]]
+
+
 @pytest.fixture
-async def listen() -> AsyncIterator[Callable[..., Awaitable[Listener]]]:
+async def listen() -> AsyncIterator[Listen]:
     clients: list[socketio.AsyncClient] = []
+    http = aiohttp.ClientSession()
 
     async def connect(
         url: str,
@@ -146,7 +150,7 @@ async def listen() -> AsyncIterator[Callable[..., Awaitable[Listener]]]:
         via: str = "header",
         transports: list[str] | None = None,
     ) -> Listener:
-        client = socketio.AsyncClient(reconnection=False)
+        client = socketio.AsyncClient(reconnection=False, http_session=http)
         clients.append(client)
         listener = Listener(client, namespace)
 
@@ -173,3 +177,4 @@ async def listen() -> AsyncIterator[Callable[..., Awaitable[Listener]]]:
     for client in clients:
         if client.connected:
             await client.disconnect()
+    await http.close()
