@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -10,8 +11,10 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from relay.evolution import EvolutionClient
+from relay.simulator import Call as SimCall
+from relay.simulator import PresetInstance, SimConfig, Simulator
 
-from .fakes import APIKEY, ClientFactory, FakeEvolution, FakeFactory
+from .fakes import APIKEY, SIM_APIKEY, ClientFactory, FakeEvolution, FakeFactory
 
 
 @pytest.fixture
@@ -49,3 +52,68 @@ async def evolution_client() -> AsyncIterator[ClientFactory]:
     yield make
     for client in made:
         await client.close()
+
+
+@dataclass
+class Upstream:
+    """A running simulator and a started client pointed at it."""
+
+    sim: Simulator
+    url: str
+    client: EvolutionClient
+
+    def calls(self, method: str | None = None, path_prefix: str = "") -> list[SimCall]:
+        return self.sim.calls.matching(method, path_prefix)
+
+
+UpstreamFactory = Callable[..., Awaitable[Upstream]]
+
+
+def fast_config(**overrides: Any) -> SimConfig:
+    """Simulator timings shrunk so a whole lifecycle takes well under a second."""
+    values: dict[str, Any] = {
+        "apikey": SIM_APIKEY,
+        "qr_interval": 0.05,
+        "first_qr_delay": 0.01,
+        "reconnect_delay": 0.02,
+        "logout_delay": 0.01,
+        "delete_delay": 0.3,
+    }
+    values.update(overrides)
+    return SimConfig(**values)
+
+
+@pytest.fixture
+async def make_upstream() -> AsyncIterator[UpstreamFactory]:
+    """``await make_upstream(client={...}, **sim_config)`` → simulator + client, both closed
+    afterwards (clients first, so no request is in flight when a simulator stops)."""
+    sims: list[Simulator] = []
+    clients: list[EvolutionClient] = []
+
+    async def make(
+        *,
+        client: dict[str, Any] | None = None,
+        presets: list[PresetInstance] | None = None,
+        **config: Any,
+    ) -> Upstream:
+        sim = Simulator(fast_config(presets=presets or [], **config))
+        url = await sim.start("127.0.0.1", 0)
+        sims.append(sim)
+        options: dict[str, Any] = {"apikey": SIM_APIKEY, "request_timeout": 5.0, **(client or {})}
+        evo = EvolutionClient(
+            url, SecretStr(options.pop("apikey")), options.pop("request_timeout"), **options
+        )
+        await evo.start()
+        clients.append(evo)
+        return Upstream(sim, url, evo)
+
+    yield make
+    for evo in clients:
+        await evo.close()
+    for sim in sims:
+        await sim.stop()
+
+
+@pytest.fixture
+async def upstream(make_upstream: UpstreamFactory) -> Upstream:
+    return await make_upstream()

@@ -17,6 +17,7 @@ from aiohttp import web
 from relay.evolution import EvolutionClient
 
 APIKEY = "sEcReT-gl0bal-KEY-4711"
+SIM_APIKEY = "sim-gl0bal-KEY-0815"
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,16 @@ class FakeEvolution:
 
 FakeFactory = Callable[..., Awaitable[FakeEvolution]]
 ClientFactory = Callable[..., Awaitable[EvolutionClient]]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 5.0) -> Any:
+    """Await ``check()`` until it returns something truthy, or fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.02)
