@@ -11,11 +11,14 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from typing import cast, get_args
 
 from relay.simulator.app import Simulator
-from relay.simulator.config import DEFAULT_APIKEY, SimConfig, load_presets
+from relay.simulator.config import DEFAULT_APIKEY, PresetInstance, SimConfig, State, load_presets
 
 log = logging.getLogger(__name__)
+
+STATES: tuple[str, ...] = get_args(State)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,14 +101,36 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="keep emitting connection.update on '/' for deleted instances (global mode)",
     )
+    p.add_argument(
+        "--preset",
+        action="append",
+        type=preset_arg,
+        default=[],
+        metavar="NAME:STATE[:TOKEN]",
+        help=(
+            "an instance that exists at start in STATE (connecting = pairing with live QRs, "
+            "open, close), all websocket events on; token defaults to NAME-token; repeatable"
+        ),
+    )
     p.set_defaults(func=run)
+
+
+def preset_arg(text: str) -> PresetInstance:
+    """``--preset loja-1:connecting[:token]``."""
+    name, _, rest = text.partition(":")
+    state, _, token = rest.partition(":")
+    if not name or state not in STATES:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME:STATE[:TOKEN] with STATE one of {', '.join(STATES)}, got {text!r}"
+        )
+    return PresetInstance(name=name, state=cast(State, state), token=token or None)
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
         apikey=args.apikey,
         global_events=args.global_events,
-        presets=load_presets(args.instances),
+        presets=[*args.preset, *load_presets(args.instances)],
         qr_interval=args.qr_interval,
         event_rate=args.event_rate,
         payload_bytes=args.payload_bytes,

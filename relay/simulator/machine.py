@@ -201,6 +201,7 @@ class Machine:
         await self.emit(instance, "remove.instance", None)
         await asyncio.sleep(self.config.delete_delay)
         self.store.remove(instance)
+        self._cancel(instance)
         log.info("instance %s removed", instance.name)
         if self.config.zombie_events and self.config.global_events:
             self.tasks.spawn(self._zombie(instance), f"sim-zombie-{instance.name}")
@@ -212,6 +213,7 @@ class Machine:
         async def later() -> None:
             await asyncio.sleep(self.config.delete_delay)
             self.store.remove(instance)
+            self._cancel(instance)
 
         self.tasks.spawn(later(), f"sim-discard-{instance.name}")
 

@@ -140,6 +140,11 @@ def test_cli_options_and_defaults() -> None:
     assert not config.websocket_enabled
     assert config.allowed_hosts == ("127.0.0.1", "::1")
     assert config.delete_delay == 0.5
+    presets = config_from_args(parse("--preset", "a:connecting", "--preset", "b:open:tok")).presets
+    assert [(p.name, p.state, p.token) for p in presets] == [
+        ("a", "connecting", None),
+        ("b", "open", "tok"),
+    ]
 
 
 def test_cli_help_documents_every_option() -> None:
