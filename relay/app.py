@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.context import Context, NoLiveEvents
-from relay.api import health
+from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.appkeys import (
     CONTEXT,
@@ -115,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
+    routes.setup(app)
     return app
 
 

@@ -1,0 +1,258 @@
+"""What each management call does: tenants, roles, providers, and both places agreeing.
+
+Arrives from ``relay.api.routes`` (already authenticated, name and body already validated)
+and leaves to Evolution (``ctx.evolution``), Postgres (``ctx.store``) and the live side
+(``ctx.live``). The access rules live in two helpers only:
+
+- :func:`visible_instance`: an instance of another tenant is exactly as missing as an unknown
+  one (404), and is checked before any upstream call; a non-Evolution instance is a 422.
+- :func:`managed_instance`: the same, for mutations, after the role check (USER: 403).
+
+Evolution is called first and the database follows only on success, so when Evolution fails
+the row is unchanged and the error (502/503/504) goes back to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from relay.auth import Principal
+from relay.errors import (
+    Conflict,
+    Forbidden,
+    InstanceNotFound,
+    UnsupportedProvider,
+    UpstreamError,
+    UpstreamInstanceNotFound,
+    ValidationFailed,
+)
+from relay.evolution.models import ConnectResult, WebhookConfig, WebsocketConfig
+from relay.evolution.names import REQUIRED_EVENTS
+from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange
+
+from .audit import Operation
+from .context import Context
+from .provisioning import create_or_adopt
+
+log = logging.getLogger(__name__)
+
+EVOLUTION_PROVIDER = "evolution"
+HISTORY_SIZE = 20
+
+
+# ---- access --------------------------------------------------------------------------------
+
+
+def require_manager(principal: Principal) -> None:
+    if not principal.can_manage:
+        raise Forbidden()
+
+
+def scoped_tenant(principal: Principal, requested: str | None) -> str | None:
+    """The tenant a read is scoped to: a SUPERADMIN's choice (None: all), else the caller's."""
+    if principal.is_superadmin:
+        return requested
+    if requested is not None and requested != principal.tenant:
+        raise Forbidden()
+    return principal.tenant
+
+
+async def visible_instance(ctx: Context, principal: Principal, name: str) -> Instance:
+    instance = await ctx.store.get_instance(name)
+    if instance is None or not principal.sees(instance.tenant_id):
+        raise InstanceNotFound()
+    if instance.provider != EVOLUTION_PROVIDER:
+        raise UnsupportedProvider()
+    return instance
+
+
+async def managed_instance(ctx: Context, op: Operation, name: str) -> Instance:
+    op.instance_name = name
+    require_manager(op.principal)
+    instance = await visible_instance(ctx, op.principal, name)
+    op.tenant_id = instance.tenant_id
+    return instance
+
+
+# ---- reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    instance: Instance
+    connection_state: str | None
+    upstream_error: str | None
+    history: list[StatusChange]
+
+
+async def list_instances(
+    ctx: Context, principal: Principal, tenant_id: str | None
+) -> list[Instance]:
+    return await ctx.store.list_instances(scoped_tenant(principal, tenant_id))
+
+
+async def status(ctx: Context, principal: Principal, name: str) -> StatusReport:
+    """The stored status, Evolution's live state (or why it is unknown), the last changes."""
+    instance = await visible_instance(ctx, principal, name)
+    state: str | None = None
+    error: str | None = None
+    try:
+        state = (await ctx.evolution.connection_state(name)).state
+    except UpstreamError as exc:
+        error = exc.code
+        log.info("live state of instance %s (tenant %s) unknown: %s", name, instance.tenant_id,
+                 exc.code)  # fmt: skip
+    history = await ctx.store.status_history(name, HISTORY_SIZE)
+    # History is kept by name: drop what an earlier instance of the same name left behind.
+    mine = [
+        change
+        for change in history
+        if change.tenant_id == instance.tenant_id and change.at >= instance.created_at
+    ]
+    return StatusReport(instance, state, error, mine)
+
+
+async def find_websocket(ctx: Context, principal: Principal, name: str) -> WebsocketConfig | None:
+    await visible_instance(ctx, principal, name)
+    return await ctx.evolution.find_websocket(name)
+
+
+async def find_webhook(ctx: Context, principal: Principal, name: str) -> WebhookConfig | None:
+    await visible_instance(ctx, principal, name)
+    return await ctx.evolution.find_webhook(name)
+
+
+async def audit_log(
+    ctx: Context, principal: Principal, tenant_id: str | None, name: str | None, limit: int
+) -> list[AuditEntry]:
+    return await ctx.store.list_audit(scoped_tenant(principal, tenant_id), name, limit)
+
+
+# ---- mutations -----------------------------------------------------------------------------
+
+
+async def create(
+    ctx: Context, op: Operation, name: str, tenant_id: str | None
+) -> tuple[Instance, bool]:
+    """Create on Evolution, or adopt an instance already there; returns (row, adopted)."""
+    op.instance_name = name
+    require_manager(op.principal)
+    tenant = _owner_tenant(op.principal, tenant_id)
+    op.tenant_id = tenant
+    if await ctx.store.get_instance(name) is not None:
+        raise Conflict()
+    instance, adopted = await create_or_adopt(ctx, op, tenant, name)
+    await ctx.live.instance_added(instance)
+    return instance, adopted
+
+
+def _owner_tenant(principal: Principal, requested: str | None) -> str:
+    if principal.is_superadmin:
+        tenant = requested or principal.tenant
+        if tenant is None:
+            raise ValidationFailed(problems=["tenantId: obrigatório para um SUPERADMIN"])
+        return tenant
+    if requested is not None and requested != principal.tenant:
+        raise Forbidden()
+    assert principal.tenant is not None  # only a SUPERADMIN token may lack a tenant
+    return principal.tenant
+
+
+async def logout(ctx: Context, op: Operation, name: str) -> Instance:
+    await managed_instance(ctx, op, name)
+    result = await ctx.evolution.logout(name)
+    op.upstream_status = result.upstream_status
+    op.detail["alreadyLoggedOut"] = result.already_logged_out
+    return await _set_status(ctx, name, Status.STOPPED, "api:logout", None)
+
+
+async def restart(ctx: Context, op: Operation, name: str) -> Instance:
+    await managed_instance(ctx, op, name)
+    result = await ctx.evolution.restart(name)
+    op.upstream_status = result.upstream_status
+    return await _set_status(ctx, name, Status.SCAN_QR_CODE, "api:restart", _qr(result))
+
+
+async def connect(
+    ctx: Context, op: Operation, name: str, number: str | None
+) -> tuple[Instance, bool]:
+    """Start pairing; returns (row, already_open). An open instance is left as it is."""
+    instance = await managed_instance(ctx, op, name)
+    result = await ctx.evolution.connect(name, number)
+    op.upstream_status = result.upstream_status
+    op.detail["pairingCode"] = number is not None
+    if result.state == "open":
+        op.detail["alreadyOpen"] = True
+        return instance, True
+    return await _set_status(ctx, name, Status.STARTING, "api:connect", _qr(result)), False
+
+
+async def delete(ctx: Context, op: Operation, name: str) -> None:
+    """Delete on Evolution; the row goes only once Evolution confirmed, or said it is gone."""
+    instance = await managed_instance(ctx, op, name)
+    try:
+        op.upstream_status = (await ctx.evolution.delete(name)).upstream_status
+    except UpstreamInstanceNotFound as exc:
+        op.upstream_status = exc.upstream_status
+        op.detail["alreadyGone"] = True
+        log.info("instance %s (tenant %s) was already gone on evolution; deleting the row",
+                 name, instance.tenant_id)  # fmt: skip
+    await ctx.store.delete_instance(name)
+    await ctx.live.instance_removed(instance)
+
+
+def effective_events(events: Sequence[str]) -> list[str]:
+    """The requested events plus the two the relay needs, without duplicates, order kept."""
+    return list(dict.fromkeys([*events, *REQUIRED_EVENTS]))
+
+
+async def set_websocket(
+    ctx: Context, op: Operation, name: str, enabled: bool, events: Sequence[str]
+) -> WebsocketConfig:
+    await managed_instance(ctx, op, name)
+    wanted = effective_events(events)
+    await ctx.evolution.validate_events(wanted)
+    config = await ctx.evolution.set_websocket(name, enabled, wanted)
+    op.upstream_status = config.upstream_status
+    op.detail.update(enabled=config.enabled, events=len(config.events))
+    stored = await ctx.store.set_websocket(name, config.enabled, config.events)
+    if stored is None:
+        raise InstanceNotFound()  # deleted while Evolution answered
+    await ctx.live.instance_updated(stored)
+    return config
+
+
+async def set_webhook(
+    ctx: Context, op: Operation, name: str, config: WebhookConfig
+) -> WebhookConfig:
+    await managed_instance(ctx, op, name)
+    await ctx.evolution.validate_events(config.events)
+    saved = await ctx.evolution.set_webhook(name, config)
+    op.upstream_status = saved.upstream_status
+    op.detail.update(enabled=saved.enabled, events=len(saved.events))
+    return saved
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _qr(result: ConnectResult) -> QrCode | None:
+    if result.code is None and result.base64 is None and result.pairing_code is None:
+        return None
+    return QrCode(base64=result.base64, code=result.code, pairingCode=result.pairing_code)
+
+
+async def _set_status(
+    ctx: Context, name: str, status: Status, reason: str, qrcode: QrCode | None
+) -> Instance:
+    """Record the status Evolution now agrees with; a QR from the answer replaces the old one."""
+    update = await ctx.store.update_status(
+        name, status, reason, qrcode=qrcode, clear_qrcode=qrcode is None
+    )
+    if update is None:
+        raise InstanceNotFound()  # deleted while Evolution answered
+    if update.change is not None:
+        await ctx.live.status_changed(update.change)
+    return update.instance

@@ -1,0 +1,67 @@
+"""Small HTTP helpers the management routes share: names, bodies, replies, the audit wrapper.
+
+``mutation(action)`` is the one place a mutating route is wrapped: it builds the audit
+:class:`handlers.audit.Operation` from the authenticated principal and runs the route inside
+:func:`handlers.audit.audited`, so every mutating call writes exactly one audit row, whether
+it succeeded or failed (bad name, bad body, forbidden, missing, upstream error).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from handlers.audit import Operation, audited
+from handlers.context import Context
+from relay.api.schemas import check_name, parse, parse_json
+from relay.appkeys import CONTEXT, PRINCIPAL
+from relay.errors import PayloadTooLarge
+
+_M = TypeVar("_M", bound=BaseModel)
+
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MutationWork = Callable[[web.Request, Context, Operation], Awaitable[web.StreamResponse]]
+
+
+def context(request: web.Request) -> Context:
+    return request.app[CONTEXT]
+
+
+def path_name(request: web.Request) -> str:
+    """The ``{name}`` segment, percent-decoded by aiohttp, validated before any I/O."""
+    return check_name(request.match_info.get("name", ""))
+
+
+async def body(request: web.Request, model: type[_M], *, empty_ok: bool = False) -> _M:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge() from exc
+    return parse_json(raw, model, empty_ok=empty_ok)
+
+
+def query(request: web.Request, model: type[_M]) -> _M:
+    return parse(model, dict(request.query))
+
+
+def reply(payload: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(payload.model_dump(mode="json", by_alias=True), status=status)
+
+
+def mutation(action: str) -> Callable[[MutationWork], RouteHandler]:
+    """Wrap a mutating route: one audit row per call, written by :func:`audited`."""
+
+    def wrap(work: MutationWork) -> RouteHandler:
+        @functools.wraps(work)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            ctx = context(request)
+            op = Operation(principal=request[PRINCIPAL], action=action)
+            return await audited(ctx, op, lambda: work(request, ctx, op))
+
+        return handler
+
+    return wrap
