@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.context import Context, NoLiveEvents
+from relay import panel
 from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.appkeys import (
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
+    panel.setup(app)
     routes.setup(app)
     return app
 

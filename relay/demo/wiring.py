@@ -1,0 +1,257 @@
+"""The demo's wiring: what ``evo-relay demo`` and the browser tests start.
+
+:func:`running` starts, on loopback: an embedded Postgres
+of its own in ``<data dir>/demo`` (so the demo never touches a ``serve`` database), the
+Evolution simulator with the :data:`SEED` instances, and the relay pointed at both, with the
+seed recorded for its tenants. Rows of the demo's tenants left by a previous run are reset
+first, so every start is the same. The JWT secret is kept in the demo's data dir, so links
+printed by an earlier run keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from aiohttp import web
+
+from relay.app import create_app
+from relay.appkeys import READINESS
+from relay.auth import Role, mint_token
+from relay.config import Settings, load_settings
+from relay.simulator import PresetInstance, SimConfig, Simulator
+from relay.store import Status, Store
+from relay.store.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+TENANT_A = "tenant-a"
+TENANT_B = "tenant-b"
+DEMO_EVENTS = (
+    "CONNECTION_UPDATE",
+    "QRCODE_UPDATED",
+    "MESSAGES_UPSERT",
+    "LOGOUT_INSTANCE",
+    "REMOVE_INSTANCE",
+    "STATUS_INSTANCE",
+)
+READY_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    name: str
+    tenant: str
+    state: Literal["pairing", "open", "close"]
+    profile_name: str | None = None
+    wuid: str | None = None
+
+
+SEED: tuple[Seed, ...] = (
+    Seed("a-vendas", TENANT_A, "pairing"),
+    Seed("a-suporte", TENANT_A, "open", "Suporte Loja A", "5511990000001@s.whatsapp.net"),
+    Seed("a-financeiro", TENANT_A, "close"),
+    Seed("b-recepcao", TENANT_B, "open", "Recepção Clínica B", "5521990000002@s.whatsapp.net"),
+)
+_SEED_STATUS = {"pairing": Status.STARTING, "open": Status.WORKING, "close": Status.STOPPED}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    host: str = "127.0.0.1"
+    port: int = 3001
+    sim_port: int = 8080
+    data_dir: Path = Path(".evo-relay")
+    database_url: str | None = None
+    """None: the demo's own embedded Postgres in ``data_dir / "demo"``."""
+    qr_interval: float = 10.0
+    token_ttl: float = 7 * 24 * 3600
+    log_level: str = "WARNING"
+
+
+@dataclass(slots=True)
+class Demo:
+    """What is running: addresses, the simulator, the relay's app and ready-made tokens."""
+
+    relay_url: str
+    simulator: Simulator
+    app: web.Application
+    settings: Settings
+    options: DemoOptions
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def simulator_url(self) -> str:
+        assert self.simulator.base_url is not None
+        return self.simulator.base_url
+
+    def panel_url(self, who: str = "tenant-a") -> str:
+        return f"{self.relay_url}/#token={self.tokens[who]}"
+
+    def mint(self, tenant: str | None, role: Role, user: str, ttl: float = 3600) -> str:
+        return mint_token(self.settings, tenant=tenant, role=role, user=user, ttl=ttl)
+
+
+def port_or_free(host: str, port: int) -> int:
+    """``port`` when nothing listens on it, else 0 (the server then picks a free one)."""
+    if port == 0:
+        return 0
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            log.info("port %s is busy; taking a free one", port)
+            return 0
+    return port
+
+
+def demo_secret(directory: Path) -> str:
+    """The demo's JWT secret, created on first use and kept (mode 0600) in ``directory``."""
+    path = directory / "jwt-secret"
+    if path.exists():
+        secret = path.read_text().strip()
+        if len(secret) >= 32:
+            return secret
+    directory.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+def simulator_config(qr_interval: float) -> SimConfig:
+    presets = [
+        PresetInstance(
+            name=seed.name,
+            state="open" if seed.state == "open" else "close",
+            websocket_events=DEMO_EVENTS,
+            wuid=seed.wuid,
+            profile_name=seed.profile_name,
+        )
+        for seed in SEED
+    ]
+    # A high QR limit: the demo's pairing instance keeps rotating QRs for as long as it runs.
+    return SimConfig(presets=presets, qr_interval=qr_interval, qr_limit=100_000)
+
+
+async def record_seed(store: Store) -> None:
+    """Reset the demo tenants' rows, then record the seed with its websocket events."""
+    for tenant in (TENANT_A, TENANT_B):
+        for old in await store.list_instances(tenant):
+            await store.delete_instance(old.name)
+    for seed in SEED:
+        await store.create_instance(
+            seed.tenant,
+            seed.name,
+            status=_SEED_STATUS[seed.state],
+            reason="demo seed",
+            websocket_enabled=True,
+            websocket_events=DEMO_EVENTS,
+        )
+        if seed.state == "open":
+            await store.update_status(
+                seed.name, Status.WORKING, "demo seed", wuid=seed.wuid,
+                profile_name=seed.profile_name,
+            )  # fmt: skip
+
+
+async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> bool:
+    """Poll the app's readiness checks until all pass, for at most ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        checks = list(app[READINESS].values())
+        results = await asyncio.gather(*(check() for check in checks), return_exceptions=True)
+        if all(result is True for result in results):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def embedded_or(options: DemoOptions) -> AsyncIterator[str]:
+    if options.database_url is not None:
+        yield options.database_url
+        return
+    embedded = EmbeddedPostgres(options.data_dir / "demo")
+    dsn = await embedded.start()
+    try:
+        yield dsn
+    finally:
+        await embedded.stop()
+
+
+@asynccontextmanager
+async def running(options: DemoOptions) -> AsyncIterator[Demo]:
+    """Start everything; stop it all (in reverse) when the block exits."""
+    simulator = Simulator(simulator_config(options.qr_interval))
+    await simulator.start(options.host, port_or_free(options.host, options.sim_port))
+    try:
+        async with embedded_or(options) as dsn:
+            settings = load_settings(
+                host=options.host,
+                port=port_or_free(options.host, options.port),
+                database_url=dsn,
+                data_dir=options.data_dir,
+                evolution_url=simulator.base_url,
+                evolution_apikey=simulator.config.apikey,
+                jwt_secret=demo_secret(options.data_dir / "demo"),
+                jwt_algorithms=["HS256"],
+                evolution_events_mode="instance",
+                log_level=options.log_level,
+            )
+            store = await Store.open(dsn)
+            try:
+                await record_seed(store)
+            finally:
+                await store.close()
+            async with serving(settings) as (app, relay_url):
+                demo = Demo(relay_url, simulator, app, settings, options)
+                demo.tokens = ready_tokens(demo, options.token_ttl)
+                await start_pairing(demo)
+                yield demo
+    finally:
+        await simulator.stop()
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, str]]:
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        yield app, f"http://{settings.host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def ready_tokens(demo: Demo, ttl: float) -> dict[str, str]:
+    return {
+        "tenant-a": demo.mint(TENANT_A, Role.ADMIN, "ana@tenant-a", ttl),
+        "tenant-b": demo.mint(TENANT_B, Role.ADMIN, "bruno@tenant-b", ttl),
+        "superadmin": demo.mint(None, Role.SUPERADMIN, "root", ttl),
+    }
+
+
+async def start_pairing(demo: Demo) -> None:
+    """Once the relay follows the upstream, the pairing instances start their QR cycle."""
+    if not await wait_ready(demo.app):
+        log.warning("relay not ready after %ss; starting the QR cycle anyway", READY_TIMEOUT)
+    for seed in SEED:
+        if seed.state == "pairing":
+            instance = demo.simulator.instance(seed.name)
+            await demo.simulator.machine.start_connecting(instance)
+            log.info("demo instance %s (tenant %s) is pairing", seed.name, seed.tenant)
