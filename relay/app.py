@@ -33,6 +33,8 @@ from relay.appkeys import (
 from relay.auth import TokenVerifier
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
+from relay.hub import hub_ctx
+from relay.hub import setup as hub_setup
 from relay.metrics import Metrics
 from relay.store import Store
 from relay.store.embedded import EmbeddedPostgres
@@ -113,9 +115,11 @@ def create_app(settings: Settings) -> web.Application:
     # between evolution_ctx and context_ctx, and sets app[LIVE].
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(evolution_ctx)
+    app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
+    hub_setup(app)
     panel.setup(app)
     routes.setup(app)
     return app

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from relay.auth import Principal, TokenVerifier
     from relay.config import Settings
     from relay.evolution.client import EvolutionClient
+    from relay.hub import Hub
     from relay.metrics import Metrics
     from relay.store import Store
     from relay.tasks import Tasks
@@ -24,6 +25,8 @@ VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
 STORE: web.AppKey[Store] = web.AppKey("store")
 EVOLUTION: web.AppKey[EvolutionClient] = web.AppKey("evolution")
 TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
+# The Socket.IO + SSE hub for frontends (relay.hub); created by hub_ctx.
+HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTEXT: web.AppKey[Context] = web.AppKey("context")
 # The live side (hub + upstream) as the handlers see it; NoLiveEvents until it exists.
 LIVE: web.AppKey[LiveEvents] = web.AppKey("live")

@@ -1,0 +1,181 @@
+"""The hub: every live event a frontend sees leaves through here, numbered and kept.
+
+``publish`` gives the event its tenant's next ``seq``, keeps it in the tenant's bounded
+history, encodes it once, and hands the same bytes to every Socket.IO and SSE recipient in the
+event's rooms. It does not await between numbering and delivering, and a client joins its room
+in the same uninterrupted step that computes its welcome (see ``welcome``), so no client can
+miss or repeat an event between its replay and the live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+
+from relay.appkeys import PRINCIPAL
+from relay.auth import Principal, TokenVerifier
+from relay.config import Settings
+from relay.errors import DatabaseUnavailable
+from relay.hub import narrowing, sse, welcome
+from relay.hub.fanout import event_frame
+from relay.hub.history import History
+from relay.hub.rooms import default_room, event_rooms
+from relay.hub.sio import Client, SocketIoServer
+from relay.metrics import Metrics
+from relay.store import Instance, StatusChange, Store
+from relay.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT: Final = "instances.snapshot"
+STATUS: Final = "instance.status"
+CONNECT_SETTLE_TRIES: Final = 100
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class Hub:
+    def __init__(self, settings: Settings, store: Store, verifier: TokenVerifier,
+                 metrics: Metrics, tasks: Tasks) -> None:  # fmt: skip
+        self._store = store
+        self._tasks = tasks
+        self._history = History(settings.history_size)
+        self._sse = sse.SseRooms()
+        self._io = SocketIoServer(settings, verifier)
+        self._io.bind(self._on_connect, self._on_disconnect, self._subscribe, self._unsubscribe)
+        self._sio_deliveries = metrics.deliveries.labels("socketio")
+        self._sse_deliveries = metrics.deliveries.labels("sse")
+        self._sio_clients = metrics.clients.labels("socketio")
+        self._sse_clients = metrics.clients.labels("sse")
+
+    # -- what the live side calls --------------------------------------------------------
+
+    async def publish(
+        self, tenant_id: str, instance_name: str, event: str, payload: dict[str, Any]
+    ) -> int:
+        """Number, keep and deliver one event; returns its seq."""
+        seq = self._history.current(tenant_id) + 1
+        payload_json = dumps({**payload, "seq": seq})  # before numbering: a bad payload raises
+        self._history.next_seq(tenant_id)
+        entry = self._history.append(tenant_id, instance_name, event, payload_json, seq)
+        rooms = event_rooms(tenant_id, instance_name)
+        self._sio_deliveries.inc(self._io.fanout.deliver(rooms, event_frame(event, payload_json)))
+        self._sse_deliveries.inc(self._sse.deliver(rooms, entry))
+        return seq
+
+    async def status_changed(self, change: StatusChange) -> int:
+        payload = {
+            "instanceName": change.instance_name,
+            "tenantId": change.tenant_id,
+            "status": change.status.value,
+            "previousStatus": change.previous_status.value if change.previous_status else None,
+            "reason": change.reason,
+            "at": change.at.isoformat(),
+        }
+        return await self.publish(change.tenant_id, change.instance_name, STATUS, payload)
+
+    # -- the two transports --------------------------------------------------------------
+
+    async def handle_socketio(self, request: web.Request) -> web.StreamResponse:
+        return await self._io.handle_request(request)
+
+    async def handle_sse(self, request: web.Request) -> web.StreamResponse:
+        principal = request[PRINCIPAL]
+        scope = _scope(principal)
+        last = sse.parse_last_event_id(request) if scope is not None else None
+        positions, instances = await self._read_snapshot(scope)
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        })  # fmt: skip
+        await response.prepare(request)
+        sub = sse.Subscriber(default_room(principal.tenant, superadmin=principal.is_superadmin),
+                             with_ids=scope is not None)  # fmt: skip
+        # From the welcome to joining the room: no await, so nothing slips in between.
+        greeting = welcome.build(self._history, scope, positions, instances, last)
+        sub.push(self._sse_welcome(greeting, with_ids=scope is not None))
+        self._sse.add(sub)
+        self._sse_clients.inc()
+        try:
+            await sse.pump(request, response, sub)
+        except ConnectionResetError:
+            log.debug("SSE client of %s went away", principal.tenant)
+        finally:
+            self._sse.remove(sub)
+            self._sse_clients.dec()
+        return response
+
+    async def close(self) -> None:
+        """At shutdown: end every SSE stream and disconnect every Socket.IO client."""
+        self._sse.close_all()
+        await self._io.shutdown()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _read_snapshot(self, scope: str | None) -> tuple[dict[str, int], list[Instance]]:
+        """Positions first, then the rows: the welcome replays what came in between."""
+        tenants = [scope] if scope is not None else self._history.known_tenants()
+        positions = self._history.currents(tenants)
+        return positions, await self._store.list_instances(scope)
+
+    def _sse_welcome(self, greeting: welcome.Welcome, *, with_ids: bool) -> bytes:
+        seq = greeting.snapshot["seq"]
+        parts = [sse.entry_frame(entry, with_id=with_ids) for entry in greeting.before]
+        parts.append(sse.frame(SNAPSHOT, dumps(greeting.snapshot),
+                               seq if with_ids and isinstance(seq, int) else None))  # fmt: skip
+        parts.extend(sse.entry_frame(entry, with_id=with_ids) for entry in greeting.after)
+        return b"".join(parts)
+
+    def _on_connect(self, sid: str, client: Client, last: welcome.LastSeq) -> None:
+        self._sio_clients.inc()
+        self._tasks.spawn(self._welcome(sid, client, last), name=f"hub-welcome-{sid}")
+
+    def _on_disconnect(self, sid: str) -> None:
+        self._sio_clients.dec()
+
+    async def _welcome(self, sid: str, client: Client, last: welcome.LastSeq) -> None:
+        try:
+            positions, instances = await self._read_snapshot(client.scope)
+        except DatabaseUnavailable:
+            log.warning("no snapshot for a client of %s: database unavailable; disconnecting it",
+                        client.principal.tenant)  # fmt: skip
+            await self._io.disconnect(sid)
+            return
+        if not await self._settled(sid):
+            return
+        # From the welcome to joining the room: no await, so nothing slips in between.
+        greeting = welcome.build(self._history, client.scope, positions, instances, last)
+        frames = [event_frame(entry.event, entry.payload_json) for entry in greeting.before]
+        frames.append(event_frame(SNAPSHOT, dumps(greeting.snapshot)))
+        frames.extend(event_frame(entry.event, entry.payload_json) for entry in greeting.after)
+        if self._io.fanout.send(sid, frames):
+            for room in client.rooms():
+                self._io.fanout.enter(sid, room)
+            client.joined = True
+
+    async def _settled(self, sid: str) -> bool:
+        """Wait for python-socketio to finish the connect (its CONNECT must go out first)."""
+        for _ in range(CONNECT_SETTLE_TRIES):
+            if sid not in self._io.clients:
+                return False
+            if self._io.fanout.is_connected(sid):
+                return True
+            await asyncio.sleep(0)
+        log.warning("client %s never finished connecting; dropping its welcome", sid)
+        return False
+
+    async def _subscribe(self, sid: str, client: Client, data: dict[str, Any]) -> dict[str, Any]:
+        return await narrowing.subscribe(self._store, self._io.fanout, sid, client, data)
+
+    async def _unsubscribe(self, sid: str, client: Client, data: dict[str, Any]) -> dict[str, Any]:
+        return await narrowing.unsubscribe(self._store, self._io.fanout, sid, client, data)
+
+
+def _scope(principal: Principal) -> str | None:
+    return None if principal.is_superadmin else principal.tenant

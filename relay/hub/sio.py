@@ -1,0 +1,152 @@
+"""The Socket.IO server for frontends: auth at connect, rooms, subscribe/unsubscribe.
+
+python-socketio's untyped API stays in this module (and the fast path in ``fanout``); the rest
+of the hub talks to :class:`SocketIoServer` through typed methods.
+
+Per-message deflate: python-engineio's aiohttp driver builds its ``WebSocketResponse`` with
+aiohttp's default ``compress=True``, so deflate is negotiated whenever the client offers it
+(every browser and socket.io-client does), which costs CPU per frame and ~90 KB of zlib state
+per connection. Unless ``RELAY_WS_COMPRESSION`` is true, the handshake request reaches
+engine.io without its ``Sec-WebSocket-Extensions`` header (``Request.clone``, public aiohttp
+API), so the server answers without the extension and frames go uncompressed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio
+from aiohttp import hdrs, web
+
+from relay.auth import Principal, TokenVerifier
+from relay.config import Settings
+from relay.errors import Unauthenticated
+from relay.hub.fanout import NAMESPACE, Fanout
+from relay.hub.rooms import default_room
+from relay.hub.welcome import LastSeq
+
+log = logging.getLogger(__name__)
+
+PATH = "/socket.io/"
+
+
+@dataclass(slots=True)
+class Client:
+    principal: Principal
+    room: str  # the default room; left while the client has narrowed with subscribe
+    subscriptions: set[str] = field(default_factory=set)
+    joined: bool = False  # set by the welcome; until then rooms are only recorded
+
+    def rooms(self) -> set[str]:
+        return self.subscriptions or {self.room}
+
+    @property
+    def scope(self) -> str | None:
+        """The tenant whose events it may see; None for a SUPERADMIN (all of them)."""
+        return None if self.principal.is_superadmin else self.principal.tenant
+
+
+# hub callbacks: welcome(sid, client, lastSeq), gone(sid), subscribe/unsubscribe -> ack
+OnConnect = Callable[[str, Client, LastSeq], None]
+OnDisconnect = Callable[[str], None]
+OnNarrow = Callable[[str, Client, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def cors_origins(settings: Settings) -> str | list[str] | None:
+    """engine.io's reading: None = same origin only, '*' = any; an empty list would mean any."""
+    if "*" in settings.cors_origins:
+        return "*"
+    return list(settings.cors_origins) or None
+
+
+def token_from(auth: Any, environ: dict[str, Any]) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str) and auth["token"]:
+        return str(auth["token"])
+    scheme, _, value = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    values = query.get("token")
+    return values[0] if values else None
+
+
+def last_seq_from(auth: Any) -> LastSeq:
+    raw = auth.get("lastSeq") if isinstance(auth, dict) else None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, dict) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in raw.values()
+    ):
+        return {str(k): int(v) for k, v in raw.items()}
+    return None
+
+
+class SocketIoServer:
+    def __init__(self, settings: Settings, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+        self._compression = settings.ws_compression
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins=cors_origins(settings),
+            logger=False,
+            engineio_logger=False,
+        )
+        self.fanout = Fanout(self.sio)
+        self.clients: dict[str, Client] = {}
+
+    def bind(self, on_connect: OnConnect, on_disconnect: OnDisconnect, on_subscribe: OnNarrow,
+             on_unsubscribe: OnNarrow) -> None:  # fmt: skip
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            principal = self._authenticate(auth, environ)
+            client = Client(
+                principal, default_room(principal.tenant, superadmin=principal.is_superadmin)
+            )
+            self.clients[sid] = client
+            on_connect(sid, client, last_seq_from(auth))
+
+        async def disconnect(sid: str, reason: Any = None) -> None:
+            if self.clients.pop(sid, None) is not None:
+                on_disconnect(sid)
+
+        def narrowing(handler: OnNarrow) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
+            async def handle(sid: str, data: Any = None) -> dict[str, Any]:
+                client = self.clients.get(sid)
+                if client is None:
+                    return {"ok": False, "error": "not connected"}
+                if not isinstance(data, dict):
+                    return {"ok": False, "error": "invalid"}
+                return await handler(sid, client, data)
+
+            return handle
+
+        self.sio.on("connect", connect)
+        self.sio.on("disconnect", disconnect)
+        self.sio.on("subscribe", narrowing(on_subscribe))
+        self.sio.on("unsubscribe", narrowing(on_unsubscribe))
+
+    def _authenticate(self, auth: Any, environ: dict[str, Any]) -> Principal:
+        token = token_from(auth, environ)
+        try:
+            if token is None:
+                raise Unauthenticated()
+            return self._verifier.verify(token)
+        except Unauthenticated:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        if not self._compression and hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
+            headers = request.headers.copy()
+            del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
+            request = request.clone(headers=headers)
+        response: web.StreamResponse = await self.sio.handle_request(request)
+        return response
+
+    async def disconnect(self, sid: str) -> None:
+        await self.sio.disconnect(sid, namespace=NAMESPACE)
+
+    async def shutdown(self) -> None:
+        await self.sio.shutdown()
