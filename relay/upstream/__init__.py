@@ -1,0 +1,11 @@
+"""Following Evolution's Socket.IO output (EVOLUTION.md §6): subscription and reconciliation.
+
+Data arrives from Evolution and leaves to ``relay.pipeline`` (events) and to the status writer
+(reconciliation corrections).
+"""
+
+from relay.upstream.backoff import Backoff
+from relay.upstream.reconcile import Reconciler
+from relay.upstream.subscription import Subscription
+
+__all__ = ["Backoff", "Reconciler", "Subscription"]

@@ -1,0 +1,102 @@
+"""``Reconciler``: correct stored statuses from Evolution's live ``connectionState``.
+
+Run after every (re)subscription of an instance and, for every instance, every
+``RELAY_RECONCILE_INTERVAL`` seconds. At most ``concurrency`` reads are in flight. An instance
+recorded here but gone upstream (404) becomes FAILED "missing upstream"; it is never deleted.
+The decision itself is a business rule: :func:`handlers.status.intent_for_state`.
+
+A read that races an event is dropped: if an event for the instance was queued while the
+read was in flight (``StatusWriter.generation`` moved), the event is newer than the read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from handlers.status import intent_for_state
+from relay.errors import RelayError, UpstreamInstanceNotFound
+from relay.evolution.client import EvolutionClient
+from relay.pipeline import StatusWriter
+from relay.store import Store
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        evolution: EvolutionClient,
+        store: Store,
+        writer: StatusWriter,
+        names: Callable[[], list[str]],
+        spawn: Spawn,
+        *,
+        concurrency: int = 16,
+    ) -> None:
+        self._evolution = evolution
+        self._store = store
+        self._writer = writer
+        self._names = names
+        self._spawn = spawn
+        self._limit = asyncio.Semaphore(concurrency)
+        self._queued: set[str] = set()
+        self.corrections = 0
+
+    def request(self, name: str) -> None:
+        """Reconcile ``name`` soon; a request already waiting for its turn covers this one."""
+        if name in self._queued:
+            return
+        self._queued.add(name)
+        self._spawn(self._queued_one(name), f"reconcile-{name}")
+
+    def request_all(self) -> None:
+        for name in self._names():
+            self.request(name)
+
+    async def reconcile_all(self) -> int:
+        """Reconcile every recorded instance now; returns how many were corrected."""
+        results = await asyncio.gather(*(self.reconcile(name) for name in self._names()))
+        return sum(results)
+
+    async def run_periodic(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            corrected = await self.reconcile_all()
+            log.info("periodic reconciliation corrected %d instance(s)", corrected)
+
+    async def _queued_one(self, name: str) -> None:
+        async with self._limit:
+            self._queued.discard(name)
+            await self._reconcile(name)
+
+    async def reconcile(self, name: str) -> bool:
+        async with self._limit:
+            return await self._reconcile(name)
+
+    async def _reconcile(self, name: str) -> bool:
+        generation = self._writer.generation(name)
+        try:
+            state: str | None = (await self._evolution.connection_state(name)).state
+        except UpstreamInstanceNotFound:
+            state = None
+        except RelayError as exc:
+            log.warning("cannot reconcile instance %s: %s", name, exc.message)
+            return False
+        current = await self._store.get_instance(name)
+        if current is None or self._writer.generation(name) != generation:
+            return False  # deleted meanwhile, or an event newer than this read arrived
+        intent = intent_for_state(state, current)
+        if intent is None:
+            return False
+        log.info(
+            "reconciled instance %s (tenant %s): upstream %s, %s -> %s",
+            name, current.tenant_id, state or "404", current.status, intent.status,
+        )  # fmt: skip
+        self._writer.submit(name, intent, from_event=False)
+        self.corrections += 1
+        return True

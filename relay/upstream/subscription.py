@@ -1,0 +1,188 @@
+"""``Subscription``: follow Evolution's Socket.IO output, in ``instance`` or ``global`` mode.
+
+- ``instance`` (default): one namespace ``/{name}`` per recorded instance, all over one
+  connection (:mod:`relay.upstream.socket`). A namespace refused with "Invalid namespace"
+  (lazy namespaces, EVOLUTION.md §6.4) is retried alone, with backoff and jitter capped at
+  30 s; the others are not held up.
+- ``global``: the root namespace only (``WEBSOCKET_GLOBAL_EVENTS=true``); events are kept
+  only for recorded instances, by ``payload.instance`` (the pipeline's tenant lookup).
+
+A dropped connection is reconnected with the same backoff, then every namespace is joined
+again. ``on_subscribed(name)`` is called after each (re)subscription of an instance, and
+``on_subscribed(None)`` after each (re)connection of the root namespace, so that the relay
+reconciles what it may have missed (the first event after an Evolution restart creates the
+namespace and is never received).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Literal
+
+from relay.metrics import Metrics
+from relay.upstream.backoff import Backoff
+from relay.upstream.socket import ROOT, UpstreamSocket
+
+log = logging.getLogger(__name__)
+
+Feed = Callable[[str, Any], Awaitable[object]]
+OnSubscribed = Callable[[str | None], None]
+Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+
+CONNECT_TIMEOUT = 10.0
+
+
+class Subscription:
+    def __init__(
+        self,
+        url: str,
+        apikey: str,
+        mode: Literal["instance", "global"],
+        *,
+        feed: Feed,
+        on_subscribed: OnSubscribed,
+        spawn: Spawn,
+        metrics: Metrics,
+        first_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> None:
+        self.mode = mode
+        self._feed = feed
+        self._on_subscribed = on_subscribed
+        self._spawn = spawn
+        self._metrics = metrics
+        self._first_delay = first_delay
+        self._max_delay = max_delay
+        self._socket = UpstreamSocket(url, apikey, self)
+        self._wanted: set[str] = set()
+        self._joined: set[str] = set()
+        self._backoff: dict[str, Backoff] = {}
+        self._retrying: dict[str, asyncio.Task[Any]] = {}
+        self.up = asyncio.Event()
+
+    # -- what the relay asks --------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._socket.connected
+
+    def subscribed(self, name: str) -> bool:
+        return self.mode == "global" or "/" + name in self._joined
+
+    def subscribe(self, name: str) -> None:
+        if self.mode == "global" or name in self._wanted:
+            return
+        self._wanted.add(name)
+        if self._socket.connected:
+            self._spawn(self._join("/" + name), f"upstream-join-{name}")
+
+    def unsubscribe(self, name: str) -> None:
+        self._wanted.discard(name)
+        namespace = "/" + name
+        self._backoff.pop(namespace, None)
+        retry = self._retrying.pop(namespace, None)
+        if retry is not None:
+            retry.cancel()
+        if namespace in self._joined:
+            self._joined.discard(namespace)
+            self._metrics.upstream_namespaces.set(len(self._joined))
+            self._spawn(self._socket.leave(namespace), f"upstream-leave-{name}")
+
+    async def run(self) -> None:
+        """Connect, and reconnect whenever the connection drops, until cancelled."""
+        backoff = Backoff(self._first_delay, self._max_delay)
+        while True:
+            try:
+                await self._socket.connect(CONNECT_TIMEOUT)
+            except ConnectionError as exc:
+                delay = backoff.next()
+                log.warning("evolution socket.io unreachable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            log.info(
+                "evolution socket.io connected (%s mode, %d instances)",
+                self.mode,
+                len(self._wanted),
+            )
+            self.up.set()
+            self._on_subscribed(None)
+            for name in sorted(self._wanted):
+                await self._join("/" + name)
+            await self._socket.wait_closed()
+            self.up.clear()
+            self._joined.clear()
+            self._metrics.upstream_namespaces.set(0)
+            delay = backoff.next()
+            log.warning("evolution socket.io connection lost; reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        for task in self._retrying.values():
+            task.cancel()
+        self._retrying.clear()
+        await self._socket.close()
+
+    # -- what the socket reports (SocketListener) ---------------------------------------------
+
+    async def on_event(self, namespace: str, event: str, data: Any) -> None:
+        if (namespace == ROOT) == (self.mode == "global"):
+            await self._feed(event, data)
+
+    async def on_joined(self, namespace: str) -> None:
+        if namespace == ROOT:
+            return
+        if namespace[1:] not in self._wanted:  # unsubscribed while the CONNECT was in flight
+            await self._socket.leave(namespace)
+            return
+        self._joined.add(namespace)
+        self._backoff.pop(namespace, None)
+        self._metrics.upstream_namespaces.set(len(self._joined))
+        log.debug("subscribed to instance %s", namespace[1:])
+        self._on_subscribed(namespace[1:])
+
+    async def on_refused(self, namespace: str, message: str) -> None:
+        if namespace == ROOT or namespace[1:] not in self._wanted:
+            return
+        backoff = self._backoff.setdefault(namespace, Backoff(self._first_delay, self._max_delay))
+        delay = backoff.next()
+        log_at = logging.INFO if backoff.attempts == 1 else logging.DEBUG
+        log.log(
+            log_at, "namespace of instance %s refused (%s); retrying in %.1f s",
+            namespace[1:], message, delay,
+        )  # fmt: skip
+        self._retry_later(namespace, delay)
+
+    async def on_left(self, namespace: str) -> None:
+        if namespace == ROOT or namespace not in self._joined:
+            return
+        self._joined.discard(namespace)
+        self._metrics.upstream_namespaces.set(len(self._joined))
+        if self._socket.connected and namespace[1:] in self._wanted:
+            # The server dropped this namespace alone; the connection is still up.
+            backoff = self._backoff.setdefault(
+                namespace, Backoff(self._first_delay, self._max_delay)
+            )
+            self._retry_later(namespace, backoff.next())
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _join(self, namespace: str) -> None:
+        if namespace[1:] in self._wanted and namespace not in self._joined:
+            await self._socket.join(namespace)
+
+    def _retry_later(self, namespace: str, delay: float) -> None:
+        if namespace in self._retrying:
+            return
+        self._retrying[namespace] = self._spawn(
+            self._retry(namespace, delay), f"upstream-retry-{namespace[1:]}"
+        )
+
+    async def _retry(self, namespace: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._retrying.pop(namespace, None)
+        await self._join(namespace)

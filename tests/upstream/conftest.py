@@ -1,0 +1,178 @@
+"""Fixtures for the live side: the simulator as a real upstream, real Postgres, a recording hub.
+
+``live_env(...)`` starts a simulator with the given presets, records instances in the store
+for their tenants, and starts :class:`relay.live.Live` against both with a :class:`RecordingHub`
+in place of ``relay.hub.Hub`` (same interface). Everything is closed at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from relay.config import Settings
+from relay.evolution.client import EvolutionClient
+from relay.live import Live
+from relay.metrics import Metrics
+from relay.simulator import PresetInstance, SimConfig, Simulator
+from relay.store import Status, StatusChange, Store
+from relay.tasks import Tasks
+
+KEY = "upstream-test-key"
+
+
+def fast_config(**overrides: Any) -> SimConfig:
+    values: dict[str, Any] = {
+        "apikey": KEY,
+        "qr_interval": 0.2,
+        "first_qr_delay": 0.05,
+        "reconnect_delay": 0.05,
+        "logout_delay": 0.01,
+        "delete_delay": 0.2,
+        "zombie_interval": 0.05,
+    }
+    values.update(overrides)
+    return SimConfig(**values)
+
+
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll ``check`` (sync or async) until truthy, or fail at the deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Published:
+    tenant_id: str
+    instance: str
+    event: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class RecordingHub:
+    """``relay.hub.Hub``'s interface: seq per tenant, and everything recorded."""
+
+    published: list[Published] = field(default_factory=list)
+    changes: list[StatusChange] = field(default_factory=list)
+    seqs: dict[str, int] = field(default_factory=dict)
+
+    async def publish(
+        self, tenant_id: str, instance_name: str, event: str, payload: dict[str, Any]
+    ) -> int:
+        seq = self.seqs[tenant_id] = self.seqs.get(tenant_id, 0) + 1
+        payload["seq"] = seq
+        self.published.append(Published(tenant_id, instance_name, event, payload))
+        return seq
+
+    async def status_changed(self, change: StatusChange) -> int:
+        self.changes.append(change)
+        payload = {
+            "instanceName": change.instance_name,
+            "tenantId": change.tenant_id,
+            "status": change.status.value,
+            "previousStatus": change.previous_status,
+            "reason": change.reason,
+            "at": change.at.isoformat(),
+        }
+        return await self.publish(
+            change.tenant_id, change.instance_name, "instance.status", payload
+        )
+
+    def events(self, instance: str, event: str | None = None) -> list[Published]:
+        return [
+            p
+            for p in self.published
+            if p.instance == instance and (event is None or p.event == event)
+        ]
+
+
+@dataclass
+class LiveEnv:
+    sim: Simulator
+    store: Store
+    hub: RecordingHub
+    live: Live
+    metrics: Metrics
+    evolution: EvolutionClient
+
+    async def status(self, name: str) -> Status | None:
+        row = await self.store.get_instance(name)
+        return None if row is None else row.status
+
+    def dropped(self, reason: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "relay_events_dropped_total", {"reason": reason}
+        )
+        return value or 0.0
+
+    def assert_no_secrets(self) -> None:
+        tokens = [i.token for i in self.sim.store.all()] + [KEY]
+        for item in self.hub.published:
+            assert "apikey" not in item.payload
+            text = json.dumps(item.payload, default=str)
+            assert not any(token in text for token in tokens), item
+
+
+MakeLive = Callable[..., Awaitable[LiveEnv]]
+
+
+@pytest.fixture
+async def live_env(
+    store: Store, make_settings: Callable[..., Settings]
+) -> AsyncIterator[MakeLive]:
+    opened: list[tuple[Simulator, Tasks, Live, EvolutionClient]] = []
+
+    async def make(
+        presets: list[PresetInstance],
+        tenants: dict[str, str],
+        *,
+        mode: str = "instance",
+        config: dict[str, Any] | None = None,
+        initial: Status = Status.STOPPED,
+        reconcile_interval: float = 300.0,
+        start: bool = True,
+    ) -> LiveEnv:
+        sim = Simulator(fast_config(presets=presets, **(config or {})))
+        url = await sim.start()
+        for name, tenant in tenants.items():
+            await store.create_instance(
+                tenant, name, status=initial, reason="test", websocket_enabled=True,
+                websocket_events=["CONNECTION_UPDATE", "QRCODE_UPDATED", "MESSAGES_UPSERT"],
+            )  # fmt: skip
+        settings = make_settings(
+            evolution_url=url,
+            evolution_apikey=KEY,
+            evolution_events_mode=mode,
+            reconcile_interval=reconcile_interval,
+        )
+        evolution = EvolutionClient(url, settings.evolution_apikey, 5.0)  # type: ignore[arg-type]
+        await evolution.start()
+        hub, metrics, tasks = RecordingHub(), Metrics(), Tasks()
+        live = Live(settings, store, evolution, hub, metrics, tasks, first_retry_delay=0.05)
+        opened.append((sim, tasks, live, evolution))
+        if start:
+            await live.start()
+            await eventually(live.ready)
+        return LiveEnv(sim, store, hub, live, metrics, evolution)
+
+    yield make
+    for sim, tasks, live, evolution in reversed(opened):
+        await tasks.close()
+        await live.close()
+        await evolution.close()
+        await sim.stop()
