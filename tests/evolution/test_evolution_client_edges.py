@@ -320,7 +320,38 @@ async def test_apikey_never_leaks(
         caplog.text,
         json.dumps([r.args for r in caplog.records], default=str),
     ]
-    for exc in errors:
-        texts += [str(exc), repr(exc), str(exc.__cause__), repr(exc.__cause__)]
+    for err in errors:
+        texts += [str(err), repr(err), str(err.__cause__), repr(err.__cause__)]
     for text in texts:
         assert APIKEY not in text
+
+
+async def test_connect_error_200(
+    fake_evolution: FakeFactory, evolution_client: ClientFactory
+) -> None:
+    """EVOLUTION.md §3.2, §11.2: connect catches its own errors and answers HTTP 200
+    ``{"error": true, "message": ...}``; that is a rejection with status 200."""
+    fake = await fake_evolution()
+    fake.reply(
+        "GET", "/instance/connect/x", Canned(200, {"error": True, "message": "[object Object]"})
+    )
+    client = await evolution_client(fake.url)
+    with pytest.raises(UpstreamRejected) as caught:
+        await client.connect("x")
+    assert (caught.value.upstream_status, caught.value.upstream_message) == (200, "[object Object]")
+
+
+async def test_restart_fallback_connect_also_fails(
+    fake_evolution: FakeFactory, evolution_client: ClientFactory
+) -> None:
+    """EVOLUTION.md §3.3: when the connect fallback of a refused restart also answers 200
+    ``{"error": true}``, the caller gets that rejection, not a fake success."""
+    fake = await fake_evolution()
+    refused = Canned(200, {"error": True, "message": "[object Object]"})
+    fake.reply("POST", "/instance/restart/x", refused)
+    fake.reply("GET", "/instance/connect/x", Canned(200, {"error": True, "message": "no socket"}))
+    client = await evolution_client(fake.url)
+    with pytest.raises(UpstreamRejected) as caught:
+        await client.restart("x")
+    assert (caught.value.upstream_status, caught.value.upstream_message) == (200, "no socket")
+    assert [c.path for c in fake.calls] == ["/instance/restart/x", "/instance/connect/x"]

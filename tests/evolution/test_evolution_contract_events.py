@@ -220,7 +220,7 @@ async def test_apikey_never_leaks(
         errors.append(exc)
     assert len(errors) == 5
     texts = [repr(up.client), caplog.text]
-    for exc in errors:
-        texts += [str(exc), repr(exc), str(exc.__cause__), repr(exc.__cause__)]
+    for err in errors:
+        texts += [str(err), repr(err), str(err.__cause__), repr(err.__cause__)]
     assert all(SIM_APIKEY not in text for text in texts)
     assert all(c.authorized for c in up.calls() if c.path != "/instance/delete/ghost")
