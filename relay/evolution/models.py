@@ -8,12 +8,32 @@ one, and the models drop it (``extra="ignore"``).
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_serializer
 
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+
+
+def _list_or_empty(value: Any) -> Any:
+    """A stored ``events`` of ``null`` reads as ``[]``."""
+    return [] if value is None else value
+
+
+def _string_headers(value: Any) -> dict[str, str]:
+    """Header values as strings (Evolution stores any JSON); anything but an object is ``{}``."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        for k, v in value.items()
+    }
+
+
+EventList = Annotated[list[str], BeforeValidator(_list_or_empty)]
+Headers = Annotated[dict[str, str], BeforeValidator(_string_headers)]
 
 
 class _Result(BaseModel):
@@ -135,7 +155,7 @@ class WebsocketConfig(_Result):
     """An instance's websocket output config (EVOLUTION.md §5.1, §5.2)."""
 
     enabled: bool
-    events: list[str] = Field(default_factory=list)
+    events: EventList = Field(default_factory=list)
     upstream_status: int
 
 
@@ -150,16 +170,15 @@ class WebhookConfig(BaseModel):
 
     enabled: bool
     url: str
-    events: list[str] = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    events: EventList = Field(default_factory=list)
+    headers: Headers = Field(default_factory=dict, repr=False)
     by_events: bool = Field(default=False, validation_alias="webhookByEvents")
     base64: bool = Field(default=False, validation_alias="webhookBase64")
     upstream_status: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any], upstream_status: int) -> WebhookConfig:
-        headers = row.get("headers")
-        clean = {**row, "headers": headers if isinstance(headers, dict) else {}}
+        clean = dict(row)
         for key in ("webhookByEvents", "webhookBase64"):
             if clean.get(key) is None:
                 clean.pop(key, None)

@@ -355,3 +355,35 @@ async def test_restart_fallback_connect_also_fails(
         await client.restart("x")
     assert (caught.value.upstream_status, caught.value.upstream_message) == (200, "no socket")
     assert [c.path for c in fake.calls] == ["/instance/restart/x", "/instance/connect/x"]
+
+
+async def test_lenient_rows(fake_evolution: FakeFactory, evolution_client: ClientFactory) -> None:
+    """EVOLUTION.md §5.2, §5.3: stored rows are read leniently: ``events: null`` is ``[]``, and
+    header values of any JSON type become strings, instead of failing the whole call."""
+    fake = await fake_evolution()
+    fake.reply("GET", "/websocket/find/x", Canned(200, {"enabled": False, "events": None}))
+    hook = {"url": "https://h/x", "enabled": True, "events": None, "headers": {"n": 1}}
+    fake.reply("GET", "/webhook/find/x", Canned(200, {**hook, "webhookByEvents": None}))
+    client = await evolution_client(fake.url)
+    websocket = await client.find_websocket("x")
+    assert websocket is not None and (websocket.enabled, websocket.events) == (False, [])
+    webhook = await client.find_webhook("x")
+    assert webhook is not None
+    assert (webhook.events, webhook.headers, webhook.by_events) == ([], {"n": "1"}, False)
+
+
+async def test_unexpected_shape_is_rejected(
+    fake_evolution: FakeFactory, evolution_client: ClientFactory
+) -> None:
+    """EVOLUTION.md §3: a success body of the wrong shape is an ``UpstreamRejected`` carrying
+    the status, not a pydantic error leaking out of the client."""
+    fake = await fake_evolution()
+    fake.reply("GET", "/instance/fetchInstances", Canned(200, [{"name": "no-id"}]))
+    fake.reply("GET", "/instance/connectionState/x", Canned(200, {"instance": {"state": None}}))
+    client = await evolution_client(fake.url)
+    with pytest.raises(UpstreamRejected) as caught:
+        await client.fetch_instances()
+    assert caught.value.upstream_status == 200 and "id" in caught.value.upstream_message
+    with pytest.raises(UpstreamRejected) as caught:
+        await client.connection_state("x")
+    assert caught.value.upstream_status == 200
