@@ -87,8 +87,11 @@ class SocketHub:
 
     async def close(self) -> None:
         """Disconnect every client and stop python-socketio's background work."""
-        if self._sio.eio.sockets:
-            await self._sio.eio.disconnect()
+        # engineio's disconnect() waits for each client to fetch its CLOSE packet, which a
+        # polling client that never polls again never does: close without waiting instead.
+        for socket in list(self._sio.eio.sockets.values()):
+            await socket.close(wait=False)
+        self._sio.eio.sockets.clear()
         await self._sio.shutdown()
 
 
