@@ -18,44 +18,37 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self
 
 import pydantic
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
-from relay.errors import (
-    UpstreamError,
-    UpstreamNameTaken,
-    UpstreamRejected,
-    ValidationFailed,
-    WebsocketOutputDisabled,
-)
+from relay.errors import UpstreamError, UpstreamNameTaken, UpstreamRejected
+from relay.evolution import replies
+from relay.evolution.bodies import CreateBody, EventConfigBody, webhook_body, websocket_body
 from relay.evolution.envelope import error_message, is_error_200
 from relay.evolution.models import (
     ConnectionState,
     ConnectResult,
-    CreateBody,
     CreatedInstance,
     DeleteResult,
-    EventConfigBody,
-    FlatWebhookBody,
     LogoutResult,
     ServerInfo,
     UpstreamInstance,
-    WebhookBody,
     WebhookConfig,
-    WebhookSetBody,
     WebsocketConfig,
-    WebsocketSetBody,
 )
-from relay.evolution.names import valid_events
+from relay.evolution.replies import (
+    check_events,
+    json_object,
+    json_object_or_null,
+    parse,
+    parse_webhook,
+    require_name,
+)
 from relay.evolution.transport import Reply, Transport, public_url, segment
 
 log = logging.getLogger(__name__)
-
-INTEGRATION = "WHATSAPP-BAILEYS"
-
-_M = TypeVar("_M", bound=BaseModel)
 
 
 class EvolutionClient:
@@ -110,8 +103,8 @@ class EvolutionClient:
         async with self._server_info_lock:
             if self._server_info is None:
                 reply = await self._transport.call("GET", "/")
-                body = _object(reply, "GET /")
-                self._server_info = _parse(ServerInfo, {**body, "upstream_status": reply.status})
+                body = json_object(reply, "GET /")
+                self._server_info = parse(ServerInfo, {**body, "upstream_status": reply.status})
                 log.info(
                     "evolution server at %s is version %s",
                     self._base_url,
@@ -121,7 +114,7 @@ class EvolutionClient:
 
     async def validate_events(self, events: Sequence[str]) -> None:
         """Raise ``ValidationFailed`` listing every name the server's version rejects (§4, §10)."""
-        _check_events(events, await self._server_info_or_none())
+        check_events(events, await self._server_info_or_none())
 
     # ---- instances ----------------------------------------------------------------------
 
@@ -137,29 +130,17 @@ class EvolutionClient:
         With ``events``, websocket output is configured as well: inline on 2.1.0 and later
         (always with an ``events`` array, §11.5), by a separate ``set_websocket`` before that.
         """
-        _require_name(name)
+        require_name(name)
         info: ServerInfo | None = None
         if events is not None:
             info = await self._server_info_or_none()
-            _check_events(events, info)
+            check_events(events, info)
         nested = info is None or info.nested_event_config
         secret = SecretStr(token) if isinstance(token, str) else token
         inline = EventConfigBody(enabled=True, events=list(events)) if events is not None else None
         body = CreateBody(instance_name=name, token=secret, websocket=inline if nested else None)
         reply = await self._create_retrying(name, body)
-        created = _object(reply, "POST /instance/create")
-        instance = created.get("instance")
-        if not isinstance(instance, dict):
-            raise UpstreamRejected(reply.status, "create answered without an 'instance' object")
-        result = _parse(
-            CreatedInstance,
-            {
-                "instance_id": instance.get("instanceId"),
-                "name": instance.get("instanceName", name),
-                "status": instance.get("status", "close"),
-                "upstream_status": reply.status,
-            },
-        )
+        result = replies.created_instance(reply, name)
         log.info("created instance %s on evolution (id %s)", name, result.instance_id)
         if events is not None and not nested:
             await self.set_websocket(name, True, list(events))
@@ -203,21 +184,13 @@ class EvolutionClient:
         )
         if reply.status == 404:
             return []
-        rows: Any = reply.body.json if reply.body.is_json else None
-        if isinstance(rows, dict):
-            rows = [rows]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise UpstreamRejected(reply.status, "fetchInstances did not answer an array")
-        try:
-            return [UpstreamInstance.from_row(row, reply.status) for row in rows]
-        except pydantic.ValidationError as exc:
-            raise UpstreamRejected(reply.status, _shape_problem(exc)) from exc
+        return replies.instance_rows(reply)
 
     async def connect(self, name: str, number: str | None = None) -> ConnectResult:
         """``GET /instance/connect/{name}`` (§3.2). ``number`` asks for a pairing code."""
         params = {"number": number} if number else None
         reply = await self._named("GET", "/instance/connect/", name, params=params)
-        body = _object(reply, "connect")
+        body = json_object(reply, "connect")
         if is_error_200(reply.body):
             message = error_message(reply.body, reply.reason)
             log.info("connect of instance %s refused with HTTP 200 error: %s", name, message)
@@ -227,22 +200,12 @@ class EvolutionClient:
     async def connection_state(self, name: str) -> ConnectionState:
         """``GET /instance/connectionState/{name}`` (§3): the live state."""
         reply = await self._named("GET", "/instance/connectionState/", name)
-        instance = _object(reply, "connectionState").get("instance")
-        if not isinstance(instance, dict):
-            raise UpstreamRejected(reply.status, "connectionState answered without 'instance'")
-        return _parse(
-            ConnectionState,
-            {
-                "name": instance.get("instanceName", name),
-                "state": instance.get("state"),
-                "upstream_status": reply.status,
-            },
-        )
+        return replies.connection_state(reply, name)
 
     async def restart(self, name: str) -> ConnectResult:
         """``POST /instance/restart/{name}`` (§3.3); a closed instance is connected instead."""
         reply = await self._named("POST", "/instance/restart/", name)
-        body = _object(reply, "restart")
+        body = json_object(reply, "restart")
         if is_error_200(reply.body):
             log.info(
                 "restart of instance %s refused with HTTP 200 error (%s); it is closed, "
@@ -278,13 +241,10 @@ class EvolutionClient:
     ) -> WebsocketConfig:
         """``POST /websocket/set/{name}`` (§5.1), nested body from 2.1.0 on, flat before (§10)."""
         info = await self._server_info_or_none()
-        _check_events(events, info)
-        config = EventConfigBody(enabled=enabled, events=list(events))
-        body: BaseModel = config
-        if info is None or info.nested_event_config:
-            body = WebsocketSetBody(websocket=config)
+        check_events(events, info)
+        body = websocket_body(enabled, events, nested=info is None or info.nested_event_config)
         reply = await self._named("POST", "/websocket/set/", name, json=body)
-        row = self._websocket_row(name, reply)
+        row = replies.websocket_row(reply, name)
         if row is None:
             raise UpstreamRejected(reply.status, "websocket/set answered null")
         return row
@@ -292,57 +252,24 @@ class EvolutionClient:
     async def find_websocket(self, name: str) -> WebsocketConfig | None:
         """``GET /websocket/find/{name}`` (§5.2): the config, or None when never set."""
         reply = await self._named("GET", "/websocket/find/", name)
-        return self._websocket_row(name, reply)
-
-    def _websocket_row(self, name: str, reply: Reply) -> WebsocketConfig | None:
-        if reply.body.empty:
-            log.warning(
-                "websocket output is disabled on the Evolution server (empty body for instance %s)",
-                name,
-            )
-            raise WebsocketOutputDisabled()
-        row = _object_or_null(reply, "websocket")
-        if row is None:
-            return None
-        return _parse(WebsocketConfig, {**row, "upstream_status": reply.status})
+        return replies.websocket_row(reply, name)
 
     async def set_webhook(self, name: str, config: WebhookConfig) -> WebhookConfig:
         """``POST /webhook/set/{name}`` (§5.3), nested body from 2.1.0 on, flat before (§10)."""
         info = await self._server_info_or_none()
-        _check_events(config.events, info)
-        headers = config.headers or None
-        body: BaseModel
-        if info is None or info.nested_event_config:
-            body = WebhookSetBody(
-                webhook=WebhookBody(
-                    enabled=config.enabled,
-                    url=config.url,
-                    events=list(config.events),
-                    headers=headers,
-                    by_events=config.by_events,
-                    base64=config.base64,
-                )
-            )
-        else:
-            body = FlatWebhookBody(
-                enabled=config.enabled,
-                url=config.url,
-                events=list(config.events),
-                headers=headers,
-                by_events=config.by_events,
-                base64=config.base64,
-            )
+        check_events(config.events, info)
+        body = webhook_body(config, nested=info is None or info.nested_event_config)
         reply = await self._named("POST", "/webhook/set/", name, json=body)
-        row = _object_or_null(reply, "webhook/set")
+        row = json_object_or_null(reply, "webhook/set")
         if row is None:
             raise UpstreamRejected(reply.status, "webhook/set answered null")
-        return _parse_webhook(row, reply.status)
+        return parse_webhook(row, reply.status)
 
     async def find_webhook(self, name: str) -> WebhookConfig | None:
         """``GET /webhook/find/{name}`` (§5.3): the config, or None when never set."""
         reply = await self._named("GET", "/webhook/find/", name)
-        row = _object_or_null(reply, "webhook/find")
-        return None if row is None else _parse_webhook(row, reply.status)
+        row = json_object_or_null(reply, "webhook/find")
+        return None if row is None else parse_webhook(row, reply.status)
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -353,11 +280,11 @@ class EvolutionClient:
         name: str,
         *,
         params: dict[str, str] | None = None,
-        json: BaseModel | None = None,
+        json: pydantic.BaseModel | None = None,
         accept: Sequence[int] = (),
     ) -> Reply:
         """A call on a ``{name}`` route, where a 404 means the instance is gone (§11.3)."""
-        _require_name(name)
+        require_name(name)
         return await self._transport.call(
             method,
             route + segment(name),
@@ -382,55 +309,3 @@ class EvolutionClient:
                 exc,
             )
             return None
-
-
-def _require_name(name: str) -> None:
-    if not name:
-        raise ValidationFailed(problems=["nome da instância vazio"])
-
-
-def _check_events(events: Sequence[str], info: ServerInfo | None) -> None:
-    if isinstance(events, str):
-        raise TypeError("events must be a list of event names, not a string")
-    version = info.version_tuple if info is not None else None
-    valid = frozenset(valid_events(version))
-    invalid = [event for event in events if event not in valid]
-    if invalid:
-        label = info.version if info is not None else "2.3"
-        raise ValidationFailed(
-            problems=[f'evento inválido para a Evolution {label}: "{event}"' for event in invalid]
-        )
-
-
-def _object(reply: Reply, what: str) -> dict[str, Any]:
-    """The body as a JSON object, or ``UpstreamRejected`` naming what was wrong with it."""
-    if reply.body.is_json and isinstance(reply.body.json, dict):
-        return reply.body.json
-    found = "an empty body" if reply.body.empty else "a non-object body"
-    raise UpstreamRejected(reply.status, f"{what} answered {found}")
-
-
-def _object_or_null(reply: Reply, what: str) -> dict[str, Any] | None:
-    if reply.body.is_json and reply.body.json is None:
-        return None
-    return _object(reply, what)
-
-
-def _parse(model: type[_M], data: dict[str, Any]) -> _M:
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise UpstreamRejected(int(data.get("upstream_status", 0)), _shape_problem(exc)) from exc
-
-
-def _parse_webhook(row: dict[str, Any], status: int) -> WebhookConfig:
-    try:
-        return WebhookConfig.from_row(row, status)
-    except pydantic.ValidationError as exc:
-        raise UpstreamRejected(status, _shape_problem(exc)) from exc
-
-
-def _shape_problem(exc: pydantic.ValidationError) -> str:
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"unexpected response shape at {where}: {first['msg']}"

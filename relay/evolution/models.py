@@ -12,7 +12,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)*")
 
@@ -183,62 +183,3 @@ class WebhookConfig(BaseModel):
             if clean.get(key) is None:
                 clean.pop(key, None)
         return cls.model_validate({**clean, "upstream_status": upstream_status})
-
-
-# ---- request bodies -------------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
-
-
-class EventConfigBody(_Body):
-    """``{"enabled", "events"}``; ``events`` is always an array (EVOLUTION.md §3.1, §11)."""
-
-    enabled: bool
-    events: list[str]
-
-
-class WebsocketSetBody(_Body):
-    """The nested body of ``/websocket/set`` on 2.1.0 and later (EVOLUTION.md §5.1)."""
-
-    websocket: EventConfigBody
-
-
-class WebhookBody(_Body):
-    enabled: bool
-    url: str
-    events: list[str]
-    headers: dict[str, str] | None = None
-    by_events: bool = Field(serialization_alias="byEvents")
-    base64: bool
-
-
-class WebhookSetBody(_Body):
-    """The nested body of ``/webhook/set`` (EVOLUTION.md §5.3)."""
-
-    webhook: WebhookBody
-
-
-class FlatWebhookBody(_Body):
-    """The body of ``/webhook/set`` before 2.1.0 (flat, camelCase flags)."""
-
-    enabled: bool
-    url: str
-    events: list[str]
-    headers: dict[str, str] | None = None
-    by_events: bool = Field(serialization_alias="webhookByEvents")
-    base64: bool = Field(serialization_alias="webhookBase64")
-
-
-class CreateBody(_Body):
-    """``POST /instance/create`` (EVOLUTION.md §3.1). ``repr`` never shows the token."""
-
-    instance_name: str = Field(serialization_alias="instanceName")
-    integration: str = "WHATSAPP-BAILEYS"
-    token: SecretStr | None = None
-    websocket: EventConfigBody | None = None
-
-    @field_serializer("token", when_used="json-unless-none")
-    def _reveal_token(self, token: SecretStr) -> str:
-        return token.get_secret_value()
