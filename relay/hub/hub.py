@@ -61,7 +61,9 @@ class Hub:
     ) -> int:
         """Number, keep and deliver one event; returns its seq."""
         seq = self._history.current(tenant_id) + 1
-        payload_json = dumps({**payload, "seq": seq})  # before numbering: a bad payload raises
+        body = {**payload, "seq": seq}
+        body.pop("apikey", None)  # upstream strips it already; a frontend never sees one anyway
+        payload_json = dumps(body)  # before numbering: a payload that is not JSON raises here
         self._history.next_seq(tenant_id)
         entry = self._history.append(tenant_id, instance_name, event, payload_json, seq)
         rooms = event_rooms(tenant_id, instance_name)

@@ -1,0 +1,112 @@
+"""Guard for ``relay.hub.fanout``: fails loudly when python-socketio/engineio internals change.
+
+The fast path reaches past the public API (see the module docstring). Each assumption it makes
+is checked here, first as shapes (versions, attributes, signatures), then as behaviour with a
+real client: a frame queued directly arrives, acks and rooms still work, and a disconnected
+client is cleaned out of the rooms the fast path reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from importlib.metadata import version
+
+import engineio
+import socketio
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
+from socketio.base_manager import BaseManager
+
+from relay.hub.fanout import NAMESPACE, Fanout, engine_packet, event_frame
+from relay.hub.hub import dumps
+from relay.hub.rooms import tenant_room
+
+from .conftest import Relay, SioFactory
+
+
+def params(func: Callable[..., object]) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def test_pinned_versions() -> None:
+    assert version("python-socketio").startswith("5.18."), "re-check relay/hub/fanout.py"
+    assert version("python-engineio").startswith("4.15."), "re-check relay/hub/fanout.py"
+
+
+def test_event_frame_is_what_socketio_encodes() -> None:
+    for event, payload in [
+        ("messages.upsert", {"data": {"text": 'olá ✓ "quoted" \n line'}, "seq": 7}),
+        ("instance.status", {"status": "WORKING", "reason": None, "seq": 1}),
+        ("x", {}),
+    ]:
+        expected = sio_packet.Packet(sio_packet.EVENT, namespace="/", data=[event, payload])
+        assert event_frame(event, dumps(payload)) == expected.encode()
+
+
+def test_engine_packet_is_a_pre_encoded_message() -> None:
+    pkt = engine_packet('2["e",{}]')
+    assert isinstance(pkt, eio_packet.Packet)
+    assert pkt.encode_cache == '42["e",{}]'
+    assert pkt.encode() == '42["e",{}]' and pkt.encode(b64=True) == '42["e",{}]'
+
+
+def test_manager_and_socket_shapes() -> None:
+    assert params(BaseManager.basic_enter_room) == ["self", "sid", "namespace", "room", "eio_sid"]
+    assert params(BaseManager.basic_leave_room) == ["self", "sid", "namespace", "room"]
+    assert params(BaseManager.eio_sid_from_sid) == ["self", "sid", "namespace"]
+    assert params(BaseManager.is_connected) == ["self", "sid", "namespace"]
+    assert not inspect.iscoroutinefunction(BaseManager.basic_enter_room)
+    assert not inspect.iscoroutinefunction(BaseManager.basic_leave_room)
+    server = socketio.AsyncServer(async_mode="aiohttp")
+    assert isinstance(server.manager.rooms, dict)
+    assert isinstance(server.eio, engineio.AsyncServer)
+    assert server.eio.sockets == {}
+    sock = AsyncSocket(server.eio, "sid-1")
+    assert isinstance(sock.queue, asyncio.Queue)
+    assert sock.closing is False and sock.closed is False
+    # the socket's writer drains the queue through poll(): a queued packet comes out as is
+    pkt = engine_packet('2["e",{}]')
+    sock.queue.put_nowait(pkt)
+    assert "poll" in dir(AsyncSocket)
+
+
+async def test_poll_returns_the_queued_shared_packet() -> None:
+    server = socketio.AsyncServer(async_mode="aiohttp")
+    sock = AsyncSocket(server.eio, "sid-1")
+    pkt = engine_packet('2["e",{}]')
+    sock.queue.put_nowait(pkt)
+    sock.queue.put_nowait(pkt)
+    assert await sock.poll() == [pkt, pkt]
+
+
+async def test_fast_path_delivers_and_keeps_acks_rooms_and_cleanup(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    recorder = await sio_client(token("acme"))
+    fanout: Fanout = relay_app.hub._io.fanout  # the object under guard
+    manager = relay_app.hub._io.sio.manager
+    (sid,) = relay_app.hub._io.clients
+    assert manager.rooms[NAMESPACE][tenant_room("acme")][sid] == manager.eio_sid_from_sid(
+        sid, NAMESPACE
+    )
+    assert fanout.deliver([tenant_room("acme"), "no-such-room"], event_frame("e", '{"n":1}')) == 1
+    await recorder.wait_count("e", 1)
+    assert recorder.named("e") == [{"n": 1}]
+    # acks still go through python-socketio after direct queueing
+    assert await recorder.client.call("subscribe", {"tenantId": "x"}, timeout=5) == {
+        "ok": False,
+        "error": "forbidden",
+    }
+    fanout.leave(sid, tenant_room("acme"))
+    assert fanout.deliver([tenant_room("acme")], event_frame("e", "{}")) == 0
+    fanout.enter(sid, tenant_room("acme"))
+    await recorder.client.disconnect()
+    for _ in range(100):
+        if tenant_room("acme") not in manager.rooms.get(NAMESPACE, {}):
+            break
+        await asyncio.sleep(0.02)
+    assert fanout.deliver([tenant_room("acme")], event_frame("e", "{}")) == 0
+    assert relay_app.hub._io.clients == {}
