@@ -1,0 +1,1 @@
+"""evo-relay's benchmark harness: ``make bench`` runs :mod:`bench.run`."""

@@ -1,0 +1,179 @@
+"""What every scenario uses: sizes, the simulator process, server start-up and load pools."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.loadpool import LoadPool
+from bench.procs import LineProcess
+from bench.servers import NodePeer, RelayServer, make_server
+from bench.stats import cpu_seconds
+from relay.store.models import Status
+
+SERVERS = ("relay", "node")
+LABELS = {"relay": "evo-relay", "node": "node-peer"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    load_procs: int = 4
+    fanout_clients: int = 1000
+    fanout_instances: int = 10
+    fanout_start_rate: float = 10.0
+    fanout_step: float = 1.5
+    fanout_max_steps: int = 9
+    step_warm: float = 1.0
+    step_window: float = 3.0
+    half_window: float = 6.0
+    tenants_tenants: int = 500
+    tenants_clients_per: int = 2
+    tenants_instances: int = 1000
+    tenants_rate: float = 2000.0
+    tenants_warm: float = 2.0
+    tenants_window: float = 10.0
+    idle_clients: int = 10_000
+    idle_tenants: int = 100
+    idle_settle: float = 3.0
+    idle_window: float = 10.0
+    storm_clients: int = 2000
+    storm_tenants: int = 100
+    storm_instances: int = 200
+    resub_instances: int = 1000
+    resub_lost_fraction: float = 0.1
+    resub_deadline: float = 30.0
+    reconnect_delay: float = 1.0
+    qr_interval: float = 3.0
+    connect_concurrency: int = 32
+
+
+FULL = Sizes()
+SMOKE = replace(
+    FULL,
+    load_procs=1,
+    fanout_clients=20,
+    fanout_instances=2,
+    fanout_start_rate=20.0,
+    fanout_max_steps=2,
+    step_warm=0.5,
+    step_window=1.0,
+    half_window=1.5,
+    tenants_tenants=5,
+    tenants_instances=10,
+    tenants_rate=100.0,
+    tenants_warm=0.5,
+    tenants_window=2.0,
+    idle_clients=100,
+    idle_tenants=10,
+    idle_settle=0.5,
+    idle_window=1.0,
+    storm_clients=50,
+    storm_tenants=10,
+    storm_instances=10,
+    resub_instances=20,
+    resub_deadline=15.0,
+)
+
+MIX_TENANTS = {"messages.upsert": 0.90, "qrcode.updated": 0.08, "connection.update": 0.02}
+MIX_FANOUT = {"messages.upsert": 1.0}
+
+
+def names(count: int) -> list[str]:
+    """The simulator's preset names (``relay.simulator.config.load_presets``)."""
+    return [f"sim-{i:04d}" for i in range(1, count + 1)]
+
+
+def tenant_ids(count: int) -> list[str]:
+    return [f"t{i:04d}" for i in range(1, count + 1)]
+
+
+def spread(instances: list[str], tenants: list[str]) -> dict[str, str]:
+    """Consecutive instances per tenant: with 1000 and 500, two each."""
+    per = max(1, len(instances) // len(tenants))
+    return {name: tenants[min(i // per, len(tenants) - 1)] for i, name in enumerate(instances)}
+
+
+class Sim:
+    """The simulator child process (``python -m bench.simproc``)."""
+
+    def __init__(self, proc: LineProcess) -> None:
+        self.proc = proc
+        self.url = ""
+        self.apikey = ""
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    async def call(self, cmd: str, wait: float = 60.0, **args: Any) -> dict[str, Any]:
+        return await self.proc.request({"cmd": cmd, **args}, wait)
+
+
+@dataclass
+class Harness:
+    sizes: Sizes
+    root_dsn: str
+    log_dir: Path
+    seed: int = 20240607
+    servers: tuple[str, ...] = SERVERS
+
+    @contextlib.asynccontextmanager
+    async def simulator(self, instances: int, **options: Any) -> AsyncIterator[Sim]:
+        argv = [sys.executable, "-m", "bench.simproc"]
+        proc = await LineProcess.spawn("simulator", argv, self.log_dir, stdin=True)
+        sim = Sim(proc)
+        try:
+            reply = await sim.call("start", instances=instances, **options)
+            sim.url, sim.apikey = reply["url"], reply["apikey"]
+            yield sim
+        finally:
+            await proc.stop()
+
+    @contextlib.asynccontextmanager
+    async def server(
+        self,
+        kind: str,
+        sim: Sim,
+        tenants: dict[str, str],
+        tag: str,
+        mode: str = "global",
+        status: Status = Status.WORKING,
+    ) -> AsyncIterator[RelayServer | NodePeer]:
+        server = make_server(kind, self.root_dsn, self.log_dir)
+        await server.prepare(tenants, status)
+        try:
+            await server.start(sim.url, sim.apikey, mode, tag)
+            yield server
+        finally:
+            with contextlib.suppress(AttributeError):  # never started: no child
+                await server.stop()
+
+    @contextlib.asynccontextmanager
+    async def pool(
+        self, url: str, clients: int, tenants: list[str], tag: str
+    ) -> AsyncIterator[LoadPool]:
+        procs = self.sizes.load_procs if clients >= 200 else 1
+        pool = LoadPool(
+            url, clients, tenants, procs, self.log_dir, tag, self.sizes.connect_concurrency
+        )
+        try:
+            await pool.start()
+            yield pool
+        finally:
+            await pool.stop()
+
+
+async def sample_cpu(pid: int, seconds: float) -> float:
+    """CPU seconds ``pid`` used during the next ``seconds``."""
+    before = cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def now() -> float:
+    return time.monotonic()

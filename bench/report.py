@@ -1,0 +1,173 @@
+"""Outputs: one JSON per scenario, the Markdown table (latest.md) and the plot (latest.png)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.stats import Histogram, ratio
+
+RELAY, NODE = "evo-relay", "node-peer"
+Row = tuple[str, str, Any, Any, str, bool | None]
+
+
+def jsonable(value: Any) -> Any:
+    """Histograms become their summary and a thinned CDF; the rest is kept."""
+    if isinstance(value, Histogram):
+        return {**value.summary(), "cdf": value.cdf()}
+    if isinstance(value, dict):
+        return {str(k).lstrip("_"): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(jsonable(data), indent=1, sort_keys=True) + "\n")
+
+
+def _get(data: dict[str, Any], server: str, *keys: str) -> Any:
+    value: Any = (data.get("servers") or {}).get(server)
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _backlog_growing(samples: list[float] | None) -> bool | None:
+    if not samples:
+        return None
+    return len(samples) >= 3 and samples[-1] > 20 and samples[-1] >= 1.5 * max(samples[0], 1)
+
+
+def _fanout(d: dict[str, Any]) -> list[Row]:
+    def both(*keys: str) -> tuple[Any, Any]:
+        return _get(d, RELAY, *keys), _get(d, NODE, *keys)
+
+    rate = both("max_sustained_rate")
+    dps = both("max_sustained_deliveries_per_s")
+    eff = both("at_max", "deliveries_per_cpu_s")
+    us = both("at_max", "cpu_us_per_delivery")
+    half_eff = both("at_half", "deliveries_per_cpu_s")
+    p50 = both("at_half", "latency", "p50_ms")
+    p99 = both("at_half", "latency", "p99_ms")
+    mx = both("at_half", "latency", "max_ms")
+    eff_ratio = ratio(*eff)
+    return [
+        ("fanout", "max sustained rate, events/s (×1,000 clients)", *rate, "", None),
+        ("fanout", "deliveries/s received at max", *dps, "", None),
+        ("fanout", "deliveries per server CPU-second, at max", *eff, "ratio ≥ 1.0",
+         None if eff_ratio is None else eff_ratio >= 1.0),
+        ("fanout", "server CPU µs per delivery, at max", *us, "", None),
+        ("fanout", "deliveries per server CPU-second, at 50% of max", *half_eff, "", None),
+        ("fanout", "latency p50 ms, at 50% of max", *p50, "", None),
+        ("fanout", "latency p99 ms, at 50% of max", *p99, "≤ 50 ms",
+         None if p99[0] is None else p99[0] <= 50),
+        ("fanout", "latency max ms, at 50% of max", *mx, "", None),
+    ]  # fmt: skip
+
+
+def _tenants(d: dict[str, Any]) -> list[Row]:
+    def both(*keys: str) -> tuple[Any, Any]:
+        return _get(d, RELAY, *keys), _get(d, NODE, *keys)
+
+    p99 = both("latency", "p99_ms")
+    samples = _get(d, RELAY, "backlog_samples")
+    growing = _backlog_growing(samples)
+    backlog = f"{samples[0]:.0f} → {samples[-1]:.0f}" if samples else None
+    p99_ok = None if p99[0] is None else p99[0] <= 50 and growing is not True
+    return [
+        ("tenants", "events/s sent (mix)", *both("events_per_s"), "2,000", None),
+        ("tenants", "deliveries/s received", *both("deliveries_per_s"), "", None),
+        ("tenants", "delivered share", *both("delivered_share"), "", None),
+        ("tenants", "server CPU µs per delivery", *both("cpu_us_per_delivery"), "", None),
+        ("tenants", "server CPU share (cores)", *both("server_cpu_share"), "", None),
+        ("tenants", "latency p50 ms", *both("latency", "p50_ms"), "", None),
+        ("tenants", "latency p99 ms", *p99, "≤ 50 ms, no growing backlog", p99_ok),
+        ("tenants", "latency max ms", *both("latency", "max_ms"), "", None),
+        ("tenants", "DB status writes/s", _get(d, RELAY, "db_status_writes_per_s"), None, "", None),
+        ("tenants", "DB backlog (first → last sample)", backlog, None, "not growing",
+         None if growing is None else not growing),
+    ]  # fmt: skip
+
+
+def _idle(d: dict[str, Any]) -> list[Row]:
+    def both(*keys: str) -> tuple[Any, Any]:
+        return _get(d, RELAY, *keys), _get(d, NODE, *keys)
+
+    rss = both("rss_per_client_kb")
+    return [
+        ("idle", "clients connected", *both("connect", "connected"), f"{d.get('clients'):,}", None),
+        ("idle", "RSS per idle connection, KB", *rss, "≤ 35 KB",
+         None if rss[0] is None else rss[0] <= 35),
+        ("idle", "idle CPU share (cores)", *both("idle_cpu_share"), "", None),
+        ("idle", "server CPU ms per connect", *both("connect_cpu_ms_per_client"), "", None),
+        ("idle", "seconds to connect all", *both("connect", "seconds"), "", None),
+    ]  # fmt: skip
+
+
+def _storm(d: dict[str, Any]) -> list[Row]:
+    last = _get(d, RELAY, "last_snapshot_s")
+    failed = _get(d, RELAY, "failed")
+    ok = None if last is None else last <= 5 and not failed
+    return [
+        ("storm", "seconds until every snapshot", last, _get(d, NODE, "last_snapshot_s"),
+         "≤ 5 s", ok),
+        ("storm", "snapshots received", _get(d, RELAY, "snapshots"), _get(d, NODE, "snapshots"),
+         f"{d.get('clients'):,}", None),
+        ("storm", "server CPU s for the storm", _get(d, RELAY, "server_cpu_s"),
+         _get(d, NODE, "server_cpu_s"), "", None),
+    ]  # fmt: skip
+
+
+def _resubscribe(d: dict[str, Any]) -> list[Row]:
+    t = _get(d, RELAY, "statuses_true_s")
+    return [
+        ("resubscribe", "seconds until every stored status is true", t, None, "≤ 10 s",
+         None if t is None else t <= 10),
+        ("resubscribe", "seconds until every namespace is resubscribed",
+         _get(d, RELAY, "namespaces_s"), None, "", None),
+        ("resubscribe", "initial subscription of every namespace, s",
+         _get(d, RELAY, "initial_subscribe_s"), None, "", None),
+        ("resubscribe", "DB status writes/s while recovering",
+         _get(d, RELAY, "db_status_writes_per_s"), None, "", None),
+        ("resubscribe", "DB backlog max", _get(d, RELAY, "db_backlog_max"), None, "", None),
+    ]  # fmt: skip
+
+
+ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "fanout": _fanout, "tenants": _tenants, "idle": _idle, "storm": _storm,
+    "resubscribe": _resubscribe,
+}  # fmt: skip
+
+
+def markdown(results: dict[str, dict[str, Any]], header: str) -> str:
+    lines = [
+        header,
+        "",
+        "| scenario | figure | evo-relay | Node peer | evo-relay / Node | target | met |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for name, data in results.items():
+        if "error" in data:
+            lines.append(f"| {name} | **failed**: {data['error']} | | | | | no |")
+            continue
+        for scenario, figure, a, b, target, met in ROWS[name](data):
+            r = ratio(a, b) if isinstance(a, int | float) and isinstance(b, int | float) else None
+            verdict = "" if met is None else ("yes" if met else "**no**")
+            lines.append(
+                f"| {scenario} | {figure} | {_fmt(a)} | {_fmt(b)} | "
+                f"{'' if r is None else f'{r:.2f}'} | {target} | {verdict} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,140 @@
+"""The benchmark driver: ``make bench`` (``python -m bench.run``), or ``--smoke`` for tiny sizes.
+
+It starts the simulator (``bench.simproc``), each server under test as a separate process
+(evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
+(fanout, tenants, idle, storm against both servers, interleaved; resubscribe against evo-relay),
+and writes ``<out>/<date>-<scenario>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
+
+Postgres: ``--database-url``, else ``BENCH_DATABASE_URL``, else the local server at
+``postgresql://postgres@127.0.0.1:5432/test``, else an embedded one (pgserver). Each relay
+start gets a schema of its own, dropped afterwards. Child logs go to ``--log-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import connections, plot, report, resubscribe, throughput
+from bench.harness import FULL, SMOKE, Harness
+from bench.procs import raise_nofile
+from bench.servers import BENCH_DIR, DEFAULT_DSN
+from relay.store.embedded import EmbeddedPostgres
+
+log = logging.getLogger("bench")
+
+Scenario = Callable[[Harness], Awaitable[dict[str, Any]]]
+SCENARIOS: dict[str, Scenario] = {
+    "fanout": throughput.fanout,
+    "tenants": throughput.tenants_scenario,
+    "idle": connections.idle,
+    "storm": connections.storm,
+    "resubscribe": resubscribe.resubscribe,
+}
+SCENARIO_TIMEOUT = {"full": 240.0, "smoke": 60.0}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--smoke", action="store_true", help="tiny sizes (about 30 s), for the tests")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list to run")
+    p.add_argument("--out", type=Path, help="output directory (default bench/results, "
+                   "or bench/results/smoke with --smoke)")  # fmt: skip
+    p.add_argument("--log-dir", type=Path, help="child logs (default: a temporary directory)")
+    p.add_argument("--servers", default="relay,node", help="relay, node or both (default)")
+    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    return p.parse_args(argv)
+
+
+@contextlib.asynccontextmanager
+async def database(url: str | None, log_dir: Path) -> AsyncIterator[str]:
+    candidates = [url] if url else [DEFAULT_DSN]
+    for dsn in candidates:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            if url:
+                raise
+            log.info("no Postgres at %s (%s): using an embedded one", dsn, type(exc).__name__)
+            continue
+        await conn.close()
+        yield dsn
+        return
+    embedded = EmbeddedPostgres(log_dir / "pg")
+    dsn = await embedded.start()
+    try:
+        yield dsn
+    finally:
+        await embedded.stop()
+
+
+def machine() -> str:
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, Node {node}"
+    )
+
+
+async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    mode = "smoke" if args.smoke else "full"
+    out: Path = args.out or (BENCH_DIR / "results" / ("smoke" if args.smoke else ""))
+    os.makedirs(out, exist_ok=True)
+    log_dir: Path = args.log_dir or Path(tempfile.mkdtemp(prefix="evo-relay-bench-"))
+    nofile = raise_nofile()
+    log.info("%s run; outputs in %s, child logs in %s, fd limit %s", mode, out, log_dir, nofile)
+    started = time.monotonic()
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    results: dict[str, dict[str, Any]] = {}
+    async with database(args.database_url, log_dir) as root_dsn:
+        servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
+        harness = Harness(SMOKE if args.smoke else FULL, root_dsn, log_dir, servers=servers)
+        for name in [n.strip() for n in args.scenarios.split(",") if n.strip()]:
+            t0 = time.monotonic()
+            log.info("scenario %s", name)
+            try:
+                data = await asyncio.wait_for(SCENARIOS[name](harness), SCENARIO_TIMEOUT[mode])
+            except Exception as exc:  # one failing scenario must not lose the others' figures
+                log.exception("scenario %s failed", name)
+                data = {"error": f"{type(exc).__name__}: {exc}"}
+            data.update(scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1))
+            results[name] = data
+            prefix = f"{date}-smoke" if args.smoke else date
+            report.write_json(out / f"{prefix}-{name}.json", data)
+    elapsed = time.monotonic() - started
+    header = (
+        f"Benchmark ({mode}) of {date}, {elapsed:.0f} s in all. Machine: {machine()}. "
+        f"Child logs: `{log_dir}`."
+    )
+    (out / "latest.md").write_text(report.markdown(results, header))
+    plot.draw(results, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")
+    log.info("done in %.0fs: %s", elapsed, out / "latest.md")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    args = parse_args(argv)
+    results = asyncio.run(run(args))
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The two servers under test, each a separate process: evo-relay and the Node peer.
+
+evo-relay runs as ``python -m relay serve`` on a schema of its own (``?search_path=``) in the
+benchmark's Postgres; the harness creates the instances and their tenants in it through
+:class:`relay.store.Store` before the relay starts. The Node peer gets the same instance→tenant
+mapping as a JSON file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bench.procs import Child, free_port, wait_http_ok
+from bench.stats import cpu_seconds, rss_kb
+from relay.store import Store
+from relay.store.models import Status
+
+BENCH_DIR = Path(__file__).resolve().parent
+JWT_SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+WEBSOCKET_EVENTS = ("CONNECTION_UPDATE", "QRCODE_UPDATED", "MESSAGES_UPSERT")
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    return dsn + ("&" if "?" in dsn else "?") + f"search_path={schema}"
+
+
+class Server:
+    """What the scenarios need from either server."""
+
+    label: str
+    url: str
+    child: Child
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss_kb(self) -> int:
+        return rss_kb(self.pid)
+
+    async def metrics(self) -> dict[str, float]:
+        return {}
+
+    async def stop(self) -> None:
+        await self.child.stop()
+
+
+class RelayServer(Server):
+    label = "evo-relay"
+
+    def __init__(self, root_dsn: str, log_dir: Path) -> None:
+        self._root_dsn = root_dsn
+        self._log_dir = log_dir
+        self.schema = f"bench_{uuid.uuid4().hex[:12]}"
+        self.dsn = with_search_path(root_dsn, self.schema)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def prepare(self, tenants: dict[str, str], status: Status = Status.WORKING) -> None:
+        """Create the schema and one row per instance (tenant from ``tenants``)."""
+        conn = await asyncpg.connect(self._root_dsn)
+        try:
+            await conn.execute(f"CREATE SCHEMA {self.schema}")
+        finally:
+            await conn.close()
+        store = await Store.open(self.dsn, max_size=8)
+        try:
+            sem = asyncio.Semaphore(8)
+
+            async def create(name: str, tenant: str) -> None:
+                async with sem:
+                    await store.create_instance(
+                        tenant, name, status=status, reason="bench setup",
+                        websocket_enabled=True, websocket_events=WEBSOCKET_EVENTS,
+                    )  # fmt: skip
+
+            await asyncio.gather(*(create(n, t) for n, t in tenants.items()))
+        finally:
+            await store.close()
+
+    async def start(self, sim_url: str, apikey: str, mode: str, tag: str) -> None:
+        env = {
+            **os.environ,
+            "RELAY_HOST": "127.0.0.1",
+            "RELAY_PORT": str(self.port),
+            "RELAY_DATABASE_URL": self.dsn,
+            "RELAY_DATA_DIR": str(self._log_dir / "relay-data"),
+            "RELAY_EVOLUTION_URL": sim_url,
+            "RELAY_EVOLUTION_APIKEY": apikey,
+            "RELAY_EVOLUTION_EVENTS_MODE": mode,
+            "RELAY_JWT_SECRET": JWT_SECRET,
+            "RELAY_LOG_LEVEL": "WARNING",
+        }
+        self.child = await Child.spawn(
+            f"{tag}-relay", [sys.executable, "-m", "relay", "serve"], self._log_dir, env
+        )
+        await wait_http_ok(self.url + "/readyz", self.child)
+
+    async def metrics(self) -> dict[str, float]:
+        """Un-labelled sums of the relay's Prometheus samples (``relay_*``)."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + "/metrics", timeout=aiohttp.ClientTimeout(total=5)) as resp,
+        ):
+            text = await resp.text()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("relay_") and " " in line:
+                name, value = line.rsplit(" ", 1)
+                key = name.split("{", 1)[0]
+                out[key] = out.get(key, 0.0) + float(value)
+        return out
+
+    async def store(self) -> Store:
+        return await Store.open(self.dsn, max_size=2)
+
+    async def stop(self) -> None:
+        await super().stop()
+        conn = await asyncpg.connect(self._root_dsn)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        finally:
+            await conn.close()
+
+
+class NodePeer(Server):
+    label = "node-peer"
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def prepare(self, tenants: dict[str, str], status: Status = Status.WORKING) -> None:
+        self._tenants_file = self._log_dir / f"tenants-{self.port}.json"
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._tenants_file.write_text(json.dumps(tenants))
+
+    async def start(self, sim_url: str, apikey: str, mode: str, tag: str) -> None:
+        if mode != "global":
+            raise ValueError("the Node peer subscribes in global mode only")
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "UPSTREAM_URL": sim_url,
+            "UPSTREAM_APIKEY": apikey,
+            "JWT_SECRET": JWT_SECRET,
+            "TENANTS_FILE": str(self._tenants_file),
+        }
+        script = BENCH_DIR / "peers" / "node-relay" / "relay.js"
+        self.child = await Child.spawn(f"{tag}-node", ["node", str(script)], self._log_dir, env)
+        await wait_http_ok(self.url + "/readyz", self.child)
+
+
+def make_server(kind: str, root_dsn: str, log_dir: Path) -> RelayServer | NodePeer:
+    return RelayServer(root_dsn, log_dir) if kind == "relay" else NodePeer(log_dir)
+
+
+def summary(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in values.items()}
