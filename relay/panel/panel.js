@@ -240,8 +240,12 @@
         upsert(envelope.instance, { wuid: data.wuid, profileName: data.profileName }, true);
       }
     },
-    "instance.removed"(data) {
-      remove(data.instanceName);
+    // Evolution's own lifecycle events: the instance is gone upstream (another tab or tool).
+    "remove.instance"(envelope) {
+      remove(envelope.instance);
+    },
+    "instance.delete"(envelope) {
+      remove(envelope.instance);
     },
   };
 
