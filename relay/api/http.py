@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from handlers.audit import Operation, audited
 from handlers.context import Context
-from relay.api.schemas import check_name, parse, parse_json
+from relay.api.schemas import check_name, is_valid_name, parse, parse_json
 from relay.appkeys import CONTEXT, PRINCIPAL
 from relay.errors import PayloadTooLarge
 
@@ -60,6 +60,9 @@ def mutation(action: str) -> Callable[[MutationWork], RouteHandler]:
         async def handler(request: web.Request) -> web.StreamResponse:
             ctx = context(request)
             op = Operation(principal=request[PRINCIPAL], action=action)
+            raw_name = request.match_info.get("name")
+            if raw_name is not None and is_valid_name(raw_name):
+                op.instance_name = raw_name  # an invalid one is never written anywhere
             return await audited(ctx, op, lambda: work(request, ctx, op))
 
         return handler

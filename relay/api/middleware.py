@@ -46,7 +46,9 @@ def error_response(exc: RelayError, request_id: str | None = None) -> web.Respon
     problems = getattr(exc, "problems", None)
     if problems:
         body["errors"] = problems
-    headers = {"X-Request-Id": request_id} if request_id else None
+    headers = {"X-Request-Id": request_id} if request_id else {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"  # RFC 6750; no error detail, on purpose
     return web.json_response(body, status=exc.status, headers=headers)
 
 

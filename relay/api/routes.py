@@ -3,7 +3,7 @@
 Each route validates its name (before any I/O), body and query with :mod:`relay.api.schemas`,
 calls :mod:`handlers.management`, and renders the answer through a response model. The same
 table registers the routes and generates ``/api/openapi.json``. ``{name}`` is matched as
-``.*`` so that ``../x``, ``%2e%2e`` or an empty name reach the validator (400), not the
+anything so that ``../x``, ``%2e%2e`` or an empty name reach the validator (400), not the
 router (404).
 """
 
@@ -236,7 +236,7 @@ def endpoints() -> list[Endpoint]:
 
 
 def _aiohttp_path(path: str) -> str:
-    return path.replace("{name}", "{name:.*}")
+    return path.replace("{name}", r"{name:[\s\S]*}")  # anything, newlines included
 
 
 def setup(app: web.Application) -> None:
