@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from handlers.audit import Operation, audited
 from handlers.context import Context
-from relay.api.schemas import check_name, is_valid_name, parse, parse_json
+from relay.api.validation import check_name, is_valid_name, parse, parse_json
 from relay.appkeys import CONTEXT, PRINCIPAL
 from relay.errors import PayloadTooLarge
 

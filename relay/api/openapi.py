@@ -17,7 +17,8 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from relay.api.schemas import NAME_PATTERN, ErrorResponse
+from relay.api.schemas import ErrorResponse
+from relay.api.validation import NAME_PATTERN
 
 REF_TEMPLATE: Final = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")

@@ -1,0 +1,132 @@
+"""The README's curl examples, replayed byte for byte against a real ``evo-relay serve``.
+
+The daemon runs as a subprocess in front of the simulator (in this process, on a loopback
+port) and the test's Postgres schema. ``TOKEN`` comes from ``evo-relay token``, as the README
+shows; only the port differs from the README (a free one instead of 3001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from relay.simulator import Simulator
+from tests.conftest import JWT_SECRET, free_port
+
+from .conftest import SIM_KEY, sim_config
+
+BIN = Path(sys.executable).parent / "evo-relay"
+README_BASE = "http://127.0.0.1:3001"
+
+EXAMPLES = Path(__file__).with_name("readme_curl.sh")
+
+
+def _examples() -> tuple[str, list[tuple[str, str | None]]]:
+    """(the TOKEN line, [(curl line, expected message or None)]) from ``readme_curl.sh``."""
+    token_line = ""
+    calls: list[tuple[str, str | None]] = []
+    for line in EXAMPLES.read_text().splitlines():
+        if line.startswith("TOKEN="):
+            token_line = line
+        elif line.startswith("curl "):
+            calls.append((line, None))
+        elif line.startswith("#> "):
+            calls[-1] = (calls[-1][0], line[3:])
+    return token_line, calls
+
+
+@pytest.fixture
+async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    sim = Simulator(sim_config(first_qr_delay=0.05))
+    sim_url = await sim.start("127.0.0.1", 0)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RELAY_PORT": str(port),
+        "RELAY_DATABASE_URL": database_url,
+        "RELAY_EVOLUTION_URL": sim_url,
+        "RELAY_EVOLUTION_APIKEY": SIM_KEY,
+        "RELAY_JWT_SECRET": JWT_SECRET,
+        "RELAY_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN), "serve", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_healthy(base, proc)
+        yield base, env
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 15)
+        await sim.stop()
+
+
+async def _wait_healthy(base: str, proc: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                assert proc.stderr is not None
+                raise AssertionError(f"serve exited: {(await proc.stderr.read()).decode()}")
+            try:
+                async with session.get(base + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass  # not listening yet
+            await asyncio.sleep(0.05)
+    raise AssertionError("evo-relay serve did not become healthy in 20 s")
+
+
+async def _shell(line: str, env: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "bash", "-c", line, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+async def test_readme_curl_examples_against_evo_relay_serve(
+    served: tuple[str, dict[str, str]],
+) -> None:
+    base, env = served
+    token_line, examples = _examples()
+    env = {**env, "PATH": f"{BIN.parent}:{env.get('PATH', '')}"}
+    code, token = await _shell(token_line + ' && printf %s "$TOKEN"', env)
+    assert code == 0 and token.count(".") == 2
+    env["TOKEN"] = token
+    assert len(examples) == 13
+    answers: list[Any] = []
+    for line, message in examples:
+        code, out = await _shell(line.replace(README_BASE, base), env)
+        assert code == 0, line
+        body = json.loads(out)
+        answers.append(body)
+        if message is not None:
+            assert body["success"] is True and body["message"] == message, (line, body)
+    listed, websocket, webhook, status, audit, openapi = (
+        answers[2], answers[4], answers[6], answers[7], answers[10], answers[12]
+    )  # fmt: skip
+    assert [i["instanceName"] for i in listed["instances"]] == ["minha-instancia"]
+    assert websocket["websocket"]["events"][:2] == ["MESSAGES_UPSERT", "CONNECTION_UPDATE"]
+    assert "QRCODE_UPDATED" in websocket["websocket"]["events"]
+    assert webhook["webhook"]["url"] == "https://example.com/hook"
+    assert status["instance"]["instanceName"] == "minha-instancia" and status["history"]
+    assert [e["action"] for e in audit["entries"]] == [
+        "logout", "restart", "webhook.set", "websocket.set", "connect", "create",
+    ]  # fmt: skip
+    assert openapi["openapi"].startswith("3.1")
