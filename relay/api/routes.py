@@ -16,6 +16,7 @@ from aiohttp import web
 from handlers import management
 from handlers.audit import Operation
 from handlers.context import Context
+from relay.api import cors
 from relay.api.http import RouteHandler, body, context, mutation, path_name, query, reply
 from relay.api.openapi import Endpoint, build_spec
 from relay.api.schemas import (
@@ -43,7 +44,7 @@ from relay.api.schemas import (
     WebsocketSetRequest,
     WebsocketSetResponse,
 )
-from relay.appkeys import PRINCIPAL
+from relay.appkeys import PRINCIPAL, SETTINGS
 from relay.evolution.models import WebhookConfig
 
 BASE: Final = "/api/instance-management"
@@ -240,7 +241,8 @@ def _aiohttp_path(path: str) -> str:
 
 
 def setup(app: web.Application) -> None:
-    """Register the management routes and ``GET /api/openapi.json``."""
+    """Register the management routes, ``GET /api/openapi.json`` and CORS (``relay.api.cors``)."""
+    cors.setup(app, app[SETTINGS].cors_origins)
     for endpoint, handler in ROUTES:
         app.router.add_route(endpoint.method, _aiohttp_path(endpoint.path), handler)
     spec: dict[str, object] = {}
