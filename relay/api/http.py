@@ -36,12 +36,16 @@ def path_name(request: web.Request) -> str:
     return check_name(request.match_info.get("name", ""))
 
 
-async def body(request: web.Request, model: type[_M], *, empty_ok: bool = False) -> _M:
+async def raw_body(request: web.Request) -> bytes:
+    """The body, read once (aiohttp caches it); over ``client_max_size`` (64 KiB) is a 413."""
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge() from exc
-    return parse_json(raw, model, empty_ok=empty_ok)
+
+
+async def body(request: web.Request, model: type[_M], *, empty_ok: bool = False) -> _M:
+    return parse_json(await raw_body(request), model, empty_ok=empty_ok)
 
 
 def query(request: web.Request, model: type[_M]) -> _M:
@@ -63,7 +67,12 @@ def mutation(action: str) -> Callable[[MutationWork], RouteHandler]:
             raw_name = request.match_info.get("name")
             if raw_name is not None and is_valid_name(raw_name):
                 op.instance_name = raw_name  # an invalid one is never written anywhere
-            return await audited(ctx, op, lambda: work(request, ctx, op))
+
+            async def run() -> web.StreamResponse:
+                await raw_body(request)  # the size limit holds for routes that ignore the body
+                return await work(request, ctx, op)
+
+            return await audited(ctx, op, run)
 
         return handler
 

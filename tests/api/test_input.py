@@ -131,6 +131,13 @@ async def test_a_body_over_64_kib_is_413(api: Api) -> None:
     assert entry.detail["code"] == "PAYLOAD_TOO_LARGE" and entry.instance_name == "inst1"
 
 
+async def test_a_big_body_is_413_even_where_no_body_is_read(api: Api) -> None:
+    await api.seed("inst1")
+    reply = await api.call("POST", "restart/inst1", data=b"x" * 70_000)
+    assert reply.status == 413 and reply.body["code"] == "PAYLOAD_TOO_LARGE"
+    assert api.upstream_calls("inst1") == []
+
+
 @pytest.mark.parametrize(
     ("path", "problem"),
     [
