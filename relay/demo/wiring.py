@@ -15,7 +15,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +24,12 @@ from typing import Literal
 from aiohttp import web
 
 from relay.app import create_app
-from relay.appkeys import READINESS
+from relay.appkeys import LIVE, READINESS
 from relay.auth import Role, mint_token
 from relay.config import Settings, load_settings
+from relay.live import Live
 from relay.simulator import PresetInstance, SimConfig, Simulator
+from relay.simulator.config import State
 from relay.store import Status, Store
 from relay.store.embedded import EmbeddedPostgres
 
@@ -62,6 +64,9 @@ SEED: tuple[Seed, ...] = (
     Seed("b-recepcao", TENANT_B, "open", "Recepção Clínica B", "5521990000002@s.whatsapp.net"),
 )
 _SEED_STATUS = {"pairing": Status.STARTING, "open": Status.WORKING, "close": Status.STOPPED}
+# A pairing instance is already connecting when the simulator starts, so its Socket.IO
+# namespace exists (Evolution creates them lazily) and the relay can join it at once.
+_SIM_STATE: dict[str, State] = {"pairing": "connecting", "open": "open", "close": "close"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +136,7 @@ def simulator_config(qr_interval: float) -> SimConfig:
     presets = [
         PresetInstance(
             name=seed.name,
-            state="open" if seed.state == "open" else "close",
+            state=_SIM_STATE[seed.state],
             websocket_events=DEMO_EVENTS,
             wuid=seed.wuid,
             profile_name=seed.profile_name,
@@ -163,17 +168,31 @@ async def record_seed(store: Store) -> None:
             )  # fmt: skip
 
 
-async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> bool:
-    """Poll the app's readiness checks until all pass, for at most ``within`` seconds."""
+async def poll(condition: Callable[[], Awaitable[bool]], within: float) -> bool:
+    """Check ``condition`` every 50 ms until it holds, for at most ``within`` seconds."""
     deadline = time.monotonic() + within
-    while True:
-        checks = list(app[READINESS].values())
-        results = await asyncio.gather(*(check() for check in checks), return_exceptions=True)
-        if all(result is True for result in results):
-            return True
+    while not await condition():
         if time.monotonic() > deadline:
             return False
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> bool:
+    """Until every readiness check passes and the relay has joined each seed's namespace."""
+
+    async def ready() -> bool:
+        checks = list(app[READINESS].values())
+        results = await asyncio.gather(*(check() for check in checks), return_exceptions=True)
+        return all(result is True for result in results)
+
+    async def joined() -> bool:
+        live = app[LIVE]
+        if not isinstance(live, Live):  # no live side: nothing to wait for
+            return True
+        return all(live.upstream.subscribed(s.name) for s in SEED if s.state != "close")
+
+    return await poll(ready, within) and await poll(joined, within)
 
 
 @asynccontextmanager
@@ -247,7 +266,8 @@ def ready_tokens(demo: Demo, ttl: float) -> dict[str, str]:
 
 
 async def start_pairing(demo: Demo) -> None:
-    """Once the relay follows the upstream, the pairing instances start their QR cycle."""
+    """Once the relay follows the upstream, restart the pairing instances' QR cycle, so the
+    first QR shows at once instead of one ``qr_interval`` later."""
     if not await wait_ready(demo.app):
         log.warning("relay not ready after %ss; starting the QR cycle anyway", READY_TIMEOUT)
     for seed in SEED:

@@ -61,6 +61,9 @@
     node.dataset.kind = kind;
     node.textContent = text;
     node.addEventListener("click", () => node.remove());
+    // A modal dialog sits in the top layer: toasts go inside it to stay visible.
+    const host = document.querySelector("dialog[open]") || document.body;
+    if ($("toasts").parentElement !== host) host.append($("toasts"));
     $("toasts").append(node);
     setTimeout(() => node.remove(), TOAST_MS);
   }
