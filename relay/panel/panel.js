@@ -481,7 +481,10 @@
 
   function tokenFromHash() {
     const params = new URLSearchParams(location.hash.slice(1));
-    return params.get("token");
+    const token = params.get("token");
+    // Keep the token out of the address bar and history; sessionStorage survives a reload.
+    if (token) history.replaceState(null, "", location.pathname + location.search);
+    return token;
   }
 
   function start() {

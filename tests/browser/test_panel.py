@@ -80,6 +80,10 @@ async def test_tenant_a_sees_exactly_its_instances(panel: Panel) -> None:
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
     await panel.shot("phone", full_page=True)
 
+    assert "token=" not in panel.page.url  # taken out of the address bar...
+    await panel.page.reload()  # ...and kept for the tab's session
+    await expect(panel.page.locator("li.card")).to_have_count(len(TENANT_A_NAMES))
+
 
 async def test_qr_appears_and_changes_on_rotation(panel: Panel) -> None:
     await panel.open("tenant-a")
