@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ class LoadPool:
             "deliveries": sum(r["deliveries"] for r in replies),
             "by_event": by_event,
             "per_second": merge_per_second(r["per_second"] for r in replies),
+            "max_latency_per_second": _max_per_second(r["max_per_second"] for r in replies),
             "histogram": hist,
             "connected": sum(r["connected"] for r in replies),
             "disconnects": sum(r["disconnects"] for r in replies),
@@ -108,3 +110,11 @@ class LoadPool:
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.procs))
         self.procs = []
+
+
+def _max_per_second(reports: Iterable[dict[str, float]]) -> dict[int, float]:
+    merged: dict[int, float] = {}
+    for report in reports:
+        for second, ms in report.items():
+            merged[int(second)] = round(max(merged.get(int(second), 0.0), float(ms)), 2)
+    return dict(sorted(merged.items()))

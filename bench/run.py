@@ -99,6 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     nofile = raise_nofile()
     log.info("%s run; outputs in %s, child logs in %s, fd limit %s", mode, out, log_dir, nofile)
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     results: dict[str, dict[str, Any]] = {}
     async with database(args.database_url, log_dir) as root_dsn:
@@ -112,14 +113,18 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             except Exception as exc:  # one failing scenario must not lose the others' figures
                 log.exception("scenario %s failed", name)
                 data = {"error": f"{type(exc).__name__}: {exc}"}
-            data.update(scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1))
+            data.update(
+                scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1),
+                loadavg_after=os.getloadavg()[0],
+            )  # fmt: skip
             results[name] = data
             prefix = f"{date}-smoke" if args.smoke else date
             report.write_json(out / f"{prefix}-{name}.json", data)
     elapsed = time.monotonic() - started
     header = (
         f"Benchmark ({mode}) of {date}, {elapsed:.0f} s in all. Machine: {machine()}. "
-        f"Child logs: `{log_dir}`."
+        f"1-minute load average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} "
+        f"after (other processes share the machine). Child logs: `{log_dir}`."
     )
     (out / "latest.md").write_text(report.markdown(results, header))
     plot.draw(results, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")

@@ -1,6 +1,7 @@
 """The two servers under test, each a separate process: evo-relay and the Node peer.
 
-evo-relay runs as ``python -m relay serve`` on a schema of its own (``?search_path=``) in the
+evo-relay runs as ``python -m relay serve`` (``BENCH_RELAY_CMD`` replaces that command, to
+measure another build) on a schema of its own (``?search_path=``) in the
 benchmark's Postgres; the harness creates the instances and their tenants in it through
 :class:`relay.store.Store` before the relay starts. The Node peer gets the same instance→tenant
 mapping as a JSON file.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 import uuid
 from pathlib import Path
@@ -104,9 +106,10 @@ class RelayServer(Server):
             "RELAY_JWT_SECRET": JWT_SECRET,
             "RELAY_LOG_LEVEL": "WARNING",
         }
-        self.child = await Child.spawn(
-            f"{tag}-relay", [sys.executable, "-m", "relay", "serve"], self._log_dir, env
-        )
+        argv = shlex.split(os.environ.get("BENCH_RELAY_CMD", "")) or [
+            sys.executable, "-m", "relay", "serve"
+        ]  # fmt: skip
+        self.child = await Child.spawn(f"{tag}-relay", argv, self._log_dir, env)
         await wait_http_ok(self.url + "/readyz", self.child)
 
     async def metrics(self) -> dict[str, float]:

@@ -34,8 +34,8 @@ async def window(
     metrics0 = await server.metrics()
     await asyncio.sleep(seconds)
     cpu1, sim_cpu1 = server.cpu(), sim.cpu()
-    report = await pool.report()
     sent = (await sim.call("sent"))["total"] - sent0
+    report = await pool.report()
     metrics1 = await server.metrics()
     hist: Histogram = report["histogram"]
     upstream = sum(n for e, n in report["by_event"].items() if e != "instance.status")
@@ -59,6 +59,7 @@ async def window(
         "by_event": report["by_event"],
         "disconnects": report["disconnects"],
         "per_second": report["per_second"],
+        "max_latency_per_second": report["max_latency_per_second"],
         "_hist": hist,
     }
     if metrics0 or metrics1:
@@ -121,7 +122,7 @@ async def fanout_one(h: Harness, kind: str, sim: Sim, tenants: dict[str, str]) -
             best = step
             rate *= s.fanout_step
         await sim.call("stop_load")
-        await _drain(pool)
+        await _drain(pool, quiet=s.step_warm)
         max_rate = best["rate"] if best else s.fanout_start_rate / 2
         half_rate = max_rate / 2
         await sim.call("load", rate=half_rate, mix=MIX_FANOUT, payload_bytes=1024, seed=h.seed)

@@ -35,6 +35,7 @@ let deliveries = 0;
 let latencySamples = 0;
 let byEvent = Object.create(null);
 let perSecond = Object.create(null);
+let maxPerSecond = Object.create(null);
 let snapshots = 0;
 
 function reset() {
@@ -45,6 +46,7 @@ function reset() {
   latencySamples = 0;
   byEvent = Object.create(null);
   perSecond = Object.create(null);
+  maxPerSecond = Object.create(null);
   snapshots = 0;
 }
 
@@ -75,7 +77,10 @@ function onEvent(event, payload) {
   const id = payload && payload.data && payload.data.key && payload.data.key.id;
   if (typeof id !== "string" || !id.startsWith("SIM-")) return;
   const sent = parseFloat(id.split("-")[1]);
-  if (!Number.isNaN(sent)) record(t - sent);
+  if (Number.isNaN(sent)) return;
+  const ms = t - sent;
+  record(ms);
+  if (!(maxPerSecond[second] >= ms)) maxPerSecond[second] = ms;
 }
 
 const clients = [];
@@ -196,6 +201,7 @@ async function handle(line) {
         max_ms: maxLatency,
         by_event: byEvent,
         per_second: perSecond,
+        max_per_second: maxPerSecond,
         histogram: histogram(),
         snapshots,
         connected: clients.filter((c) => c.socket.connected).length,

@@ -1,0 +1,117 @@
+"""The benchmark harness at tiny sizes (``python -m bench.run --smoke``), so it cannot rot.
+
+It checks that every output is produced and well-formed. It never checks a performance target:
+timing belongs to ``make bench``, not to the tests. Without ``bench/node_modules`` the test skips
+locally and fails under CI (``CI=true``): run ``npm ci --prefix bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+SCENARIOS = ("fanout", "tenants", "idle", "storm", "resubscribe")
+BOTH = ("evo-relay", "node-peer")
+MODULES = REPO / "bench" / "node_modules"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def bench_modules() -> Path:
+    needed = [MODULES / name for name in ("socket.io", "socket.io-client", "jsonwebtoken")]
+    missing = [str(path) for path in needed if not path.is_dir()]
+    if missing:
+        reason = f"{', '.join(missing)} missing: run `npm ci --prefix bench`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return MODULES
+
+
+@pytest.fixture(scope="module")
+def smoke_run(
+    bench_modules: Path, pg_root_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("bench-smoke")
+    argv = [
+        sys.executable, "-m", "bench.run", "--smoke", "--out", str(out),
+        "--log-dir", str(out / "logs"), "--database-url", pg_root_dsn,
+    ]  # fmt: skip
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"bench.run --smoke failed:\n{done.stderr[-6000:]}"
+    return out
+
+
+def _scenario(out: Path, name: str) -> dict[str, Any]:
+    files = sorted(out.glob(f"*-smoke-{name}.json"))
+    assert len(files) == 1, f"expected one JSON for {name}, found {files}"
+    data: dict[str, Any] = json.loads(files[0].read_text())
+    assert data["scenario"] == name and data["mode"] == "smoke"
+    assert "error" not in data, data.get("error")
+    return data
+
+
+def test_every_scenario_writes_its_json(smoke_run: Path) -> None:
+    for name in SCENARIOS:
+        data = _scenario(smoke_run, name)
+        expected = ("evo-relay",) if name == "resubscribe" else BOTH
+        assert sorted(data["servers"]) == sorted(expected), name
+
+
+def test_fanout_measures_deliveries_cpu_and_latency_for_both(smoke_run: Path) -> None:
+    data = _scenario(smoke_run, "fanout")
+    for server in BOTH:
+        figures = data["servers"][server]
+        assert figures["connect"]["connected"] == data["clients"]
+        half = figures["at_half"]
+        assert half["deliveries"] > 0 and half["server_cpu_s"] >= 0
+        latency = half["latency"]
+        assert latency["samples"] > 0
+        assert 0 <= latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"] + 0.1
+        assert figures["steps"] and all("sustained" in step for step in figures["steps"])
+        assert figures["timeline"], "deliveries over time feed the plot"
+
+
+def test_tenants_idle_storm_and_resubscribe_figures(smoke_run: Path) -> None:
+    tenants = _scenario(smoke_run, "tenants")
+    for server in BOTH:
+        figures = tenants["servers"][server]
+        assert figures["deliveries"] > 0
+        assert set(figures["by_event"]) >= {"messages.upsert", "qrcode.updated"}
+    assert "db_status_writes_per_s" in tenants["servers"]["evo-relay"]
+    assert isinstance(tenants["servers"]["evo-relay"]["backlog_samples"], list)
+
+    idle = _scenario(smoke_run, "idle")
+    for server in BOTH:
+        figures = idle["servers"][server]
+        assert figures["connect"]["connected"] == idle["clients"]
+        assert figures["rss_connected_kb"] > 0 and "rss_per_client_kb" in figures
+
+    storm = _scenario(smoke_run, "storm")
+    for server in BOTH:
+        assert storm["servers"][server]["snapshots"] == storm["clients"]
+
+    resub = _scenario(smoke_run, "resubscribe")["servers"]["evo-relay"]
+    assert resub["samples"], "the database was polled after the restart"
+    assert {"statuses_true_s", "namespaces_s", "initial_subscribe_s"} <= set(resub)
+
+
+def test_markdown_table_and_plot(smoke_run: Path) -> None:
+    table = (smoke_run / "latest.md").read_text()
+    header = "| scenario | figure | evo-relay | Node peer | evo-relay / Node | target | met |"
+    assert header in table
+    for name in SCENARIOS:
+        assert f"| {name} |" in table, name
+    assert "failed" not in table
+    png = (smoke_run / "latest.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
