@@ -68,8 +68,14 @@ async def node_client(relay_app: Relay) -> AsyncIterator[NodeFactory]:
     node = require_node()
     made: list[NodeClient] = []
 
-    async def make(auth: dict[str, Any], subscribe: dict[str, Any] | None = None) -> NodeClient:
-        config = json.dumps({"url": relay_app.url, "auth": auth, "subscribe": subscribe})
+    async def make(
+        auth: dict[str, Any],
+        subscribe: dict[str, Any] | None = None,
+        transports: list[str] | None = None,
+    ) -> NodeClient:
+        config = json.dumps(
+            {"url": relay_app.url, "auth": auth, "subscribe": subscribe, "transports": transports}
+        )
         process = await asyncio.create_subprocess_exec(
             node, str(CLIENT), config, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, cwd=str(CLIENT.parent),
@@ -93,12 +99,14 @@ def is_event(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda line: line["type"] == "event" and line["name"] == name
 
 
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_node_client_gets_snapshot_status_and_qr(
-    relay_app: Relay, node_client: NodeFactory, token: Callable[..., str]
+    relay_app: Relay, node_client: NodeFactory, token: Callable[..., str], transport: str
 ) -> None:
+    """Long-polling clients are served by the same fast path (the engine.io queue)."""
     await relay_app.instance("acme", "acme-1")
     await relay_app.instance("globex", "globex-1")
-    client = await node_client({"token": token("acme")})
+    client = await node_client({"token": token("acme")}, transports=[transport])
     await client.until(lambda line: line["type"] == "connect")
     snapshot = (await client.until(is_event("instances.snapshot")))["data"]
     assert [i["instanceName"] for i in snapshot["instances"]] == ["acme-1"]

@@ -1,5 +1,5 @@
 // Node's official socket.io-client against evo-relay, for tests/hub/test_node_interop.py.
-// Usage: node client.mjs '<json: {url, auth, subscribe?}>'
+// Usage: node client.mjs '<json: {url, auth, subscribe?, transports?}>'
 // Prints one JSON line per happening: {"type":"connect"}, {"type":"connect_error","data":...},
 // {"type":"event","name":...,"data":...}, {"type":"ack","data":...}. Exits when stdin closes.
 import { io } from "socket.io-client";
@@ -9,7 +9,7 @@ const print = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 const socket = io(config.url, {
   auth: config.auth,
-  transports: ["websocket"],
+  transports: config.transports ?? ["websocket"],
   reconnection: false,
 });
 
