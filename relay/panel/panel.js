@@ -320,17 +320,19 @@
     logout: (name) => api("POST", `/logout/${encodeURIComponent(name)}`),
     delete: (name) => api("DELETE", `/delete/${encodeURIComponent(name)}`),
   };
-  const AFTER = {
-    connect(name, data) {
-      const qr = data.qrcode || (data.base64 || data.pairingCode ? data : null);
-      const fields = { status: data.status || "STARTING" };
-      if (qr) fields.qrcode = { base64: qr.base64, code: qr.code, pairingCode: qr.pairingCode };
-      upsert(name, fields, true);
-    },
-    restart: (name) => upsert(name, { status: "SCAN_QR_CODE" }, true),
-    logout: (name) => upsert(name, { status: "STOPPED" }, true),
-    delete: (name) => remove(name),
-  };
+  function afterAction(action, name, data) {
+    if (action === "delete") return remove(name);
+    // The status itself comes from the stream (instance.status), in order; the reply may be
+    // older than an event already shown. From the reply: profile details and a fresh QR.
+    if (!data.instance || !state.instances.has(name)) return;
+    const fields = detailsOf(data.instance);
+    delete fields.status;
+    delete fields.reason;
+    if (!(fields.qrcode && (fields.qrcode.base64 || fields.qrcode.pairingCode))) {
+      delete fields.qrcode;
+    }
+    upsert(name, fields, true);
+  }
 
   async function onAction(name, action, button) {
     if (action === "websocket") return openWebsocketDialog(name);
@@ -341,7 +343,7 @@
       const result = await ACTIONS[action](name);
       if (result.ok) {
         toast(result.data.message || "Feito");
-        AFTER[action](name, result.data);
+        afterAction(action, name, result.data);
       } else {
         toast(errorText(result.data), "error");
       }

@@ -257,3 +257,21 @@ async def test_create_form_adopts_and_creates(panel: Panel, demo: Demo) -> None:
     await expect(panel.card("a-novo")).to_be_visible()
     assert demo.simulator.store.get("a-novo") is not None
     await panel.shot("created")
+
+
+async def test_connect_shows_a_qr_and_restart_a_toast(panel: Panel) -> None:
+    await panel.open("tenant-a")
+    stopped = panel.card("a-financeiro")
+    await expect(stopped.locator(".badge")).to_have_text("STOPPED")
+    await stopped.get_by_role("button", name="Conectar a-financeiro", exact=True).click()
+    toast = panel.page.locator(".toast").filter(has_text="Conexão iniciada com sucesso")
+    await expect(toast).to_be_visible()
+    await expect(stopped.locator(".badge")).to_have_text("SCAN_QR_CODE")
+    await expect(stopped.locator("img.qr-img")).to_have_attribute("src", PNG_DATA_URL)
+    await panel.shot("connected")
+
+    working = panel.card("a-suporte")
+    await working.get_by_role("button", name="Reiniciar a-suporte").click()
+    toast = panel.page.locator(".toast").filter(has_text="Instância reiniciada com sucesso")
+    await expect(toast).to_be_visible()
+    await panel.shot("restarted")
