@@ -15,10 +15,14 @@ Data comes in from Evolution (:class:`relay.upstream.Subscription`) and leaves t
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
+
+from aiohttp import web
 
 import handlers.events
 import handlers.status
+from relay.appkeys import EVOLUTION, HUB, LIVE, METRICS, READINESS, SETTINGS, STORE, TASKS
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
 from relay.metrics import Metrics
@@ -149,3 +153,15 @@ class Live:
 
     async def publish(self, event: Event) -> None:
         await self._hub.publish(event.tenant_id, event.instance, event.name, event.payload)
+
+
+async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After ``hub_ctx``: follow Evolution, and be the app's ``LIVE`` from now on."""
+    live = Live(app[SETTINGS], app[STORE], app[EVOLUTION], app[HUB], app[METRICS], app[TASKS])
+    await live.start()
+    app[LIVE] = live
+    app[READINESS]["upstream"] = live.ready
+    try:
+        yield
+    finally:
+        await live.close()

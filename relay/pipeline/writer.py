@@ -45,6 +45,7 @@ class StatusWriter:
         self._generation: dict[str, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        self._settled: dict[str, list[asyncio.Future[None]]] = {}
 
     @property
     def backlog(self) -> int:
@@ -72,6 +73,14 @@ class StatusWriter:
         self._pending.pop(name, None)
         self._generation.pop(name, None)
 
+    async def settled(self, name: str) -> None:
+        """Return once nothing is queued or in flight for ``name`` (its row is current)."""
+        if name not in self._scheduled:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settled.setdefault(name, []).append(waiter)
+        await waiter
+
     async def wait_idle(self) -> None:
         """Return once nothing is queued or in flight (tests and shutdown)."""
         await self._idle.wait()
@@ -91,6 +100,9 @@ class StatusWriter:
                 continue
             self._pending.pop(name, None)
             self._scheduled.discard(name)
+            for waiter in self._settled.pop(name, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
             self._metrics.status_backlog.set(len(self._scheduled))
             if not self._scheduled:
                 self._idle.set()

@@ -6,7 +6,8 @@ recorded here but gone upstream (404) becomes FAILED "missing upstream"; it is n
 The decision itself is a business rule: :func:`handlers.status.intent_for_state`.
 
 A read that races an event is dropped: if an event for the instance was queued while the
-read was in flight (``StatusWriter.generation`` moved), the event is newer than the read.
+read was in flight (``StatusWriter.generation`` moved), the event is newer than the read. The
+row is compared only after the writes already queued for the instance have landed.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Reconciler:
         except RelayError as exc:
             log.warning("cannot reconcile instance %s: %s", name, exc.message)
             return False
+        # Compare with the row only once the writes queued for it have landed.
+        await self._writer.settled(name)
         current = await self._store.get_instance(name)
         if current is None or self._writer.generation(name) != generation:
             return False  # deleted meanwhile, or an event newer than this read arrived

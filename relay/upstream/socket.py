@@ -84,7 +84,8 @@ class UpstreamSocket:
                 wait=True,
                 wait_timeout=wait_timeout,
             )
-        except socketio.exceptions.ConnectionError as exc:
+        except (socketio.exceptions.ConnectionError, ValueError) as exc:
+            # ValueError: engine.io still tearing the previous connection down.
             self._closed.set()
             raise ConnectionError(str(exc)) from exc
 
@@ -97,8 +98,12 @@ class UpstreamSocket:
             await self._client.leave(namespace)
 
     async def wait_closed(self) -> None:
-        """Return when the root namespace (and so the connection) has ended."""
+        """Return when the root namespace, and then the Engine.IO connection, have ended."""
         await self._closed.wait()
+        reader = self._client.eio.read_loop_task
+        if reader is not None and not reader.done():
+            # Shielded: cancelling the caller must not cancel python-engineio's own task.
+            await asyncio.shield(reader)
 
     async def close(self) -> None:
         await self._client.disconnect()

@@ -132,9 +132,7 @@ MakeLive = Callable[..., Awaitable[LiveEnv]]
 
 
 @pytest.fixture
-async def live_env(
-    store: Store, make_settings: Callable[..., Settings]
-) -> AsyncIterator[MakeLive]:
+async def live_env(store: Store, make_settings: Callable[..., Settings]) -> AsyncIterator[MakeLive]:
     opened: list[tuple[Simulator, Tasks, Live, EvolutionClient]] = []
 
     async def make(
