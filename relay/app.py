@@ -35,6 +35,7 @@ from relay.config import Settings
 from relay.evolution.client import EvolutionClient
 from relay.hub import hub_ctx
 from relay.hub import setup as hub_setup
+from relay.live import upstream_ctx
 from relay.metrics import Metrics
 from relay.store import Store
 from relay.store.embedded import EmbeddedPostgres
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(evolution_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(upstream_ctx)
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
