@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.procs import LineProcess
 from bench.servers import BENCH_DIR, JWT_SECRET
-from bench.stats import Histogram, merge_per_second
+from bench.stats import Histogram, cpu_seconds, merge_per_second
 
 CLIENT_JS = BENCH_DIR / "load" / "client.js"
 
@@ -70,6 +70,10 @@ class LoadPool:
             "failed": sum(r["failed"] for r in replies),
             "seconds": round(time.monotonic() - started, 2),
         }
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by all the load processes."""
+        return sum(cpu_seconds(p.pid) for p in self.procs)
 
     async def reset(self) -> None:
         await self._all("reset")

@@ -14,7 +14,7 @@ from typing import Any
 from bench.harness import LABELS, MIX_FANOUT, MIX_TENANTS, Harness, Sim, names, spread, tenant_ids
 from bench.loadpool import LoadPool
 from bench.servers import Server
-from bench.stats import Histogram
+from bench.stats import Histogram, machine_busy
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,10 @@ async def window(
     """One measurement window at whatever load is running; ``fan`` = clients per event."""
     await pool.reset()
     sent0 = (await sim.call("sent"))["total"]
-    cpu0, sim_cpu0 = server.cpu(), sim.cpu()
+    cpu0, sim_cpu0, load_cpu0, (busy0, total0) = server.cpu(), sim.cpu(), pool.cpu(), machine_busy()
     metrics0 = await server.metrics()
     await asyncio.sleep(seconds)
-    cpu1, sim_cpu1 = server.cpu(), sim.cpu()
+    cpu1, sim_cpu1, load_cpu1, (busy1, total1) = server.cpu(), sim.cpu(), pool.cpu(), machine_busy()
     sent = (await sim.call("sent"))["total"] - sent0
     report = await pool.report()
     metrics1 = await server.metrics()
@@ -55,6 +55,8 @@ async def window(
         if report["deliveries"]
         else None,
         "simulator_cpu_share": round((sim_cpu1 - sim_cpu0) / seconds, 3),
+        "load_clients_cpu_share": round((load_cpu1 - load_cpu0) / seconds, 3),
+        "machine_busy_share": round((busy1 - busy0) / (total1 - total0), 3),
         "latency": hist.summary(),
         "by_event": report["by_event"],
         "disconnects": report["disconnects"],
