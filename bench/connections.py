@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from bench.harness import LABELS, Harness, names, sample_cpu, spread, tenant_ids
+from bench.stats import listen_overflows
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ async def idle(h: Harness) -> dict[str, Any]:
                 await asyncio.sleep(s.idle_settle)
                 rss0 = server.rss_kb()
                 async with h.pool(server.url, s.idle_clients, tids, f"idle-{kind}") as pool:
-                    cpu0 = server.cpu()
+                    cpu0, overflows0 = server.cpu(), listen_overflows()
                     connected = await pool.connect()
+                    overflows = listen_overflows() - overflows0
                     connect_cpu = server.cpu() - cpu0
                     await asyncio.sleep(s.idle_settle)
                     rss1 = server.rss_kb()
@@ -42,6 +44,7 @@ async def idle(h: Harness) -> dict[str, Any]:
                 result = {
                     "connect": connected,
                     "connect_cpu_s": round(connect_cpu, 3),
+                    "listen_overflows": overflows,
                     "connect_cpu_ms_per_client": round(connect_cpu / n * 1000, 3),
                     "rss_before_kb": rss0,
                     "rss_connected_kb": rss1,
@@ -74,9 +77,10 @@ async def storm(h: Harness) -> dict[str, Any]:
             ):
                 connected = await pool.connect()
                 await asyncio.sleep(1.0)
-                cpu0 = server.cpu()
+                cpu0, overflows0 = server.cpu(), listen_overflows()
                 result = await pool.storm()
                 result["server_cpu_s"] = round(server.cpu() - cpu0, 3)
+                result["listen_overflows"] = listen_overflows() - overflows0
                 result["connect"] = connected
                 out["servers"][LABELS[kind]] = result
                 log.info(

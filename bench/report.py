@@ -120,6 +120,7 @@ def _idle(d: dict[str, Any]) -> list[Row]:
         ("idle", "idle CPU share (cores)", *both("idle_cpu_share"), "", None),
         ("idle", "server CPU ms per connect", *both("connect_cpu_ms_per_client"), "", None),
         ("idle", "seconds to connect all", *both("connect", "seconds"), "", None),
+        ("idle", "accept-queue overflows while connecting", *both("listen_overflows"), "", None),
     ]  # fmt: skip
 
 
@@ -132,6 +133,8 @@ def _storm(d: dict[str, Any]) -> list[Row]:
          "≤ 5 s", ok),
         ("storm", "snapshots received", _get(d, RELAY, "snapshots"), _get(d, NODE, "snapshots"),
          f"{d.get('clients'):,}", None),
+        ("storm", "accept-queue overflows (TcpExt ListenOverflows)",
+         _get(d, RELAY, "listen_overflows"), _get(d, NODE, "listen_overflows"), "", None),
         ("storm", "server CPU s for the storm", _get(d, RELAY, "server_cpu_s"),
          _get(d, NODE, "server_cpu_s"), "", None),
     ]  # fmt: skip

@@ -106,7 +106,7 @@ class RelayServer(Server):
             "RELAY_EVOLUTION_APIKEY": apikey,
             "RELAY_EVOLUTION_EVENTS_MODE": mode,
             "RELAY_JWT_SECRET": JWT_SECRET,
-            "RELAY_LOG_LEVEL": "WARNING",
+            "RELAY_LOG_LEVEL": os.environ.get("BENCH_RELAY_LOG_LEVEL", "WARNING"),
         }
         argv = shlex.split(os.environ.get("BENCH_RELAY_CMD", "")) or [
             sys.executable, "-m", "relay", "serve"

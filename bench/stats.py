@@ -92,6 +92,17 @@ def machine_busy() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+def listen_overflows() -> int:
+    """The machine's TcpExt ListenOverflows counter: connections dropped by full accept queues."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(fields.get("ListenOverflows", 0))
+    return 0
+
+
 def merge_per_second(reports: Iterable[dict[str, int]]) -> dict[int, int]:
     merged: Counter[int] = Counter()
     for report in reports:
