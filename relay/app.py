@@ -44,6 +44,7 @@ from relay.tasks import Tasks
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+LISTEN_BACKLOG = 4096
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -139,7 +140,10 @@ async def serve(
     stop = stop or _stop_on_signals()
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        # A reconnect storm of thousands of browsers overflows the default backlog of 128.
+        site = web.TCPSite(
+            runner, settings.host, settings.port, reuse_address=True, backlog=LISTEN_BACKLOG
+        )
         await site.start()
         log.info(
             "evo-relay listening on http://%s:%s (ready in %.2fs)",
