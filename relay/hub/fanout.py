@@ -48,7 +48,7 @@ class Fanout:
 
     def __init__(self, server: socketio.AsyncServer) -> None:
         self._manager = server.manager
-        self._sockets: dict[str, Any] = server.eio.sockets
+        self._eio = server.eio  # its .sockets dict is replaced on a full disconnect: no caching
 
     def deliver(self, rooms: Iterable[str], frame: str) -> int:
         """Queue ``frame`` once for every client in any of ``rooms``; returns the count."""
@@ -66,7 +66,7 @@ class Fanout:
                 merged.update(member.items())
             targets = merged.values()
         pkt = engine_packet(frame)
-        sockets = self._sockets
+        sockets: dict[str, Any] = self._eio.sockets
         delivered = 0
         for eio_sid in targets:
             sock = sockets.get(eio_sid)
@@ -79,7 +79,7 @@ class Fanout:
     def send(self, sid: str, frames: Iterable[str]) -> bool:
         """Queue ``frames`` in order for one client; False if it is gone."""
         eio_sid = self._manager.eio_sid_from_sid(sid, NAMESPACE)
-        sock = self._sockets.get(eio_sid) if eio_sid is not None else None
+        sock = self._eio.sockets.get(eio_sid) if eio_sid is not None else None
         if sock is None or sock.closing or sock.closed:
             return False
         for frame in frames:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT: Final = "instances.snapshot"
 STATUS: Final = "instance.status"
 CONNECT_SETTLE_TRIES: Final = 100
+CLOSE_GRACE: Final = 1.0  # seconds clients get to close their websockets at shutdown
 
 
 def dumps(value: Any) -> str:
@@ -116,7 +117,7 @@ class Hub:
     async def close(self) -> None:
         """At shutdown: end every SSE stream and disconnect every Socket.IO client."""
         self._sse.close_all()
-        await self._io.shutdown()
+        await self._io.close_all(grace=CLOSE_GRACE)
 
     # -- internals -----------------------------------------------------------------------
 

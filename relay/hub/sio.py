@@ -13,6 +13,8 @@ API), so the server answers without the extension and frames go uncompressed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -97,6 +99,8 @@ class SocketIoServer:
         )
         self.fanout = Fanout(self.sio)
         self.clients: dict[str, Client] = {}
+        self._websockets: dict[int, web.Request] = {}  # upgrade requests in flight, by id()
+        self._no_websockets = asyncio.Event()
 
     def bind(self, on_connect: OnConnect, on_disconnect: OnDisconnect, on_subscribe: OnNarrow,
              on_unsubscribe: OnNarrow) -> None:  # fmt: skip
@@ -142,11 +146,44 @@ class SocketIoServer:
             headers = request.headers.copy()
             del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
             request = request.clone(headers=headers)
-        response: web.StreamResponse = await self.sio.handle_request(request)
+        long_lived = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+        if long_lived:
+            self._websockets[id(request)] = request
+            self._no_websockets.clear()
+        try:
+            response: web.StreamResponse = await self.sio.handle_request(request)
+        finally:
+            if long_lived:
+                self._websockets.pop(id(request), None)
+                if not self._websockets:
+                    self._no_websockets.set()
         return response
 
     async def disconnect(self, sid: str) -> None:
         await self.sio.disconnect(sid, namespace=NAMESPACE)
 
-    async def shutdown(self) -> None:
+    async def close_all(self, grace: float) -> None:
+        """At shutdown: tell every client (socket.io DISCONNECT, so it does not reconnect),
+        close every engine.io session, and stop python-socketio's background task.
+
+        Each step is bounded by ``grace``: python-engineio's close waits for the session's
+        queue to drain (forever, if its writer is already gone), and then for the client to
+        close its websocket, which Node's socket.io-client does not do on an engine.io CLOSE.
+        Websockets still open after that are closed from this side (queued bytes flushed).
+        """
+        eio = self.sio.eio
+        steps = [self.sio.disconnect(sid, namespace=NAMESPACE) for sid in list(self.clients)]
+        steps += [eio.disconnect(eio_sid) for eio_sid in list(eio.sockets)]
+        tasks = [asyncio.ensure_future(step) for step in steps]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._websockets:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_websockets.wait(), grace)
+        for request in list(self._websockets.values()):
+            if request.transport is not None:
+                request.transport.close()
         await self.sio.shutdown()
