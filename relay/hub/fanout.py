@@ -1,34 +1,63 @@
 """The fast path into python-socketio / python-engineio internals, and nothing else.
 
 Stock ``AsyncServer.emit(to=room)`` creates one asyncio task per recipient and goes through
-``AsyncSocket.send`` for each; that costs ~30 µs of server CPU per delivery. Here an event is
-encoded once, wrapped in ONE engine.io packet, and the same packet object is put on the
-outgoing queue of every recipient's engine.io socket. Each socket's own writer (the websocket
-writer task, or the next long-poll) sends it as stock would, so framing, ping/pong, upgrades
-and disconnect cleanup stay python-engineio's.
+``AsyncSocket.send`` for each (~30 µs of server CPU per delivery). Here an event is encoded
+once and handed to every recipient without a task:
 
-Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x; checked by
-``tests/hub/test_fanout_internals.py``, which fails loudly if any of them changes):
+- **websocket sessions** (opened on the websocket transport, deflate not negotiated): the
+  websocket frame is built once (``ws_frame``: FIN + text opcode, unmasked as a server's
+  frames are, 7/16/64-bit length) and the same bytes are written to each recipient's
+  transport, one ``transport.write`` each, as Node's ``ws`` does. aiohttp writes an
+  uncompressed frame with synchronous ``transport.write`` calls and never awaits in the middle
+  of one, so engine.io's own frames (pings, acks, CONNECT, DISCONNECT) cannot interleave
+  with ours; only the ORDER of the hub's frames matters, and :class:`Sink` keeps it:
+- **until a websocket session may go direct**, and for polling or upgraded sessions, the one
+  pre-encoded engine.io packet is put on the socket's outgoing queue, which its writer task
+  drains as stock would. A websocket session starts queued (its CONNECT must go out first),
+  so its welcome is queued as :class:`Handback` packets; when its writer encodes the last
+  queued one, everything queued before has been written and the session switches to direct.
+- **a slow reader**: when a direct socket's transport holds more than ``MAX_BUFFER`` bytes,
+  the session goes back to queued (the queue holds references to shared packets, and the
+  writer waits on aiohttp's drain), and returns to direct when its writer catches up. One
+  more than ``MAX_BACKLOG`` frames behind is cut (``transport.abort()``): socket.io-client
+  reconnects and resumes from the hub's history with ``lastSeq``.
 
-- ``server.manager.rooms['/'][room]``: a bidict ``sid -> eio_sid`` (what ``get_participants``
-  reads), and ``manager.basic_enter_room`` / ``basic_leave_room`` / ``eio_sid_from_sid``, which
-  are synchronous, so joining a room cannot interleave with a publish;
-- ``server.eio.sockets[eio_sid]``: the engine.io ``AsyncSocket``, with ``.queue`` (an
-  ``asyncio.Queue`` its writer drains), ``.closing`` and ``.closed``;
-- the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``), built here
-  from JSON the hub already holds; the guard test compares it with ``socketio.packet.Packet``.
+Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x, aiohttp 3.14.x;
+``tests/hub/test_fanout_internals.py`` fails loudly if any of them changes):
+
+- ``server.manager.rooms['/'][room]``: a bidict ``sid -> eio_sid``, and the synchronous
+  ``manager.basic_enter_room`` / ``basic_leave_room`` / ``eio_sid_from_sid``;
+- ``server.eio.sockets[eio_sid]``: the engine.io ``AsyncSocket``, with ``.queue`` (drained by
+  its writer, which calls ``pkt.encode()`` right before sending each packet), ``.closing``,
+  ``.closed`` and ``.connected``;
+- ``server.eio._async['websocket']``: the aiohttp driver's ``WebSocket(handler, server)``
+  class, replaced on this server only by a subclass that records each session's
+  ``WebSocketResponse`` (``._sock``) and request; ``handler.__self__`` is the ``AsyncSocket``;
+- the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``), compared
+  with ``socketio.packet.Packet`` by the guard test.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+import struct
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
 import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+log = logging.getLogger(__name__)
 
 NAMESPACE: Final = "/"
+MAX_BUFFER: Final = 256 * 1024  # bytes in a transport beyond which frames wait in the queue
+MAX_BACKLOG: Final = 4096  # queued frames beyond which a slow reader is cut
+
+_LEN16: Final = struct.Struct("!BBH").pack
+_LEN64: Final = struct.Struct("!BBQ").pack
 
 
 def event_frame(event: str, payload_json: str) -> str:
@@ -43,15 +72,116 @@ def engine_packet(frame: str) -> Any:
     return pkt
 
 
+def ws_frame(text: str) -> bytes:
+    """One unmasked, unfragmented websocket text frame (RFC 6455 §5.2) carrying ``text``."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 0x10000:
+        return _LEN16(0x81, 126, size) + data
+    return _LEN64(0x81, 127, size) + data
+
+
+class Sink:
+    """One websocket session's way out: its transport when direct, else its engine.io queue."""
+
+    __slots__ = ("direct", "queued", "sock", "transport", "ws")
+
+    def __init__(self, sock: Any, ws: web.WebSocketResponse, transport: Any) -> None:
+        self.sock = sock
+        self.ws = ws
+        self.transport = transport
+        self.direct = False  # set when the writer hands back the last queued frame
+        self.queued = 0  # hub frames on the queue not yet taken by the writer
+
+    def push(self, pkt: Any, data: bytes) -> bool:
+        """Send one hub frame in order; False if the session is gone (or was just cut)."""
+        transport = self.transport
+        if self.ws.closed or transport.is_closing() or self.sock.closing or self.sock.closed:
+            return False
+        if self.direct:
+            if transport.get_write_buffer_size() <= MAX_BUFFER:
+                transport.write(data)
+                return True
+            self.direct = False  # a slow reader: let its writer wait on drain
+        if self.queued >= MAX_BACKLOG:
+            log.warning("client session %s is %d frames behind; cutting it (it resumes with "
+                        "lastSeq)", self.sock.sid, self.queued)  # fmt: skip
+            transport.abort()
+            return False
+        self.queued += 1
+        self.sock.queue.put_nowait(Handback(pkt, self))
+        return True
+
+    def handed_back(self) -> None:
+        self.queued -= 1
+        if self.queued == 0:
+            self.direct = True
+
+
+class Handback(eio_packet.Packet):  # type: ignore[misc]
+    """A queued copy of a shared packet that tells its sink when the writer sends it."""
+
+    def __init__(self, shared: Any, sink: Sink) -> None:  # no super(): a copy, pre-encoded
+        self.packet_type = eio_packet.MESSAGE
+        self.data = shared.data
+        self.binary = False
+        self.encode_cache = shared.encode_cache
+        self.sink = sink
+
+    def encode(self, b64: bool = False) -> Any:
+        """Called by the writer right before it sends this packet, after every earlier one."""
+        self.sink.handed_back()
+        return self.encode_cache
+
+
+Handler = Callable[[Any], Coroutine[Any, Any, None]]
+
+
 class Fanout:
-    """Puts pre-encoded packets on engine.io sockets; joins and leaves rooms synchronously."""
+    """Sends pre-encoded frames to rooms and clients; joins and leaves rooms synchronously."""
 
     def __init__(self, server: socketio.AsyncServer) -> None:
         self._manager = server.manager
         self._eio = server.eio  # its .sockets dict is replaced on a full disconnect: no caching
+        self._sinks: dict[str, Sink] = {}
+        self._eio._async = {**self._eio._async, "websocket": self._websocket_class()}
+
+    def _websocket_class(self) -> type:
+        fanout = self
+
+        class RecordingWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+            def __init__(self, handler: Handler, server: Any) -> None:
+                super().__init__(fanout._tracked(handler), server)
+
+        return RecordingWebSocket
+
+    def _tracked(self, handler: Handler) -> Handler:
+        sock: Any = getattr(handler, "__self__", None)  # the engine.io AsyncSocket
+
+        async def run(ws: Any) -> None:
+            sink = self._open(sock, ws)
+            try:
+                await handler(ws)
+            finally:
+                if sink is not None and self._sinks.get(sink.sock.sid) is sink:
+                    del self._sinks[sink.sock.sid]
+
+        return run
+
+    def _open(self, sock: Any, ws: Any) -> Sink | None:
+        """A sink for a session opened on the websocket transport, without deflate."""
+        response: web.WebSocketResponse = ws._sock
+        request: web.Request = ws.environ["aiohttp.request"]
+        if sock is None or sock.connected or response.compress or request.transport is None:
+            return None  # an upgrade from polling, or deflate negotiated: the queued path
+        sink = Sink(sock, response, request.transport)
+        self._sinks[sock.sid] = sink
+        return sink
 
     def deliver(self, rooms: Iterable[str], frame: str) -> int:
-        """Queue ``frame`` once for every client in any of ``rooms``; returns the count."""
+        """Send ``frame`` once to every client in any of ``rooms``; returns the count."""
         namespace = self._manager.rooms.get(NAMESPACE)
         if not namespace:
             return 0
@@ -66,9 +196,15 @@ class Fanout:
                 merged.update(member.items())
             targets = merged.values()
         pkt = engine_packet(frame)
+        data = ws_frame(pkt.encode_cache)
+        sinks = self._sinks
         sockets: dict[str, Any] = self._eio.sockets
         delivered = 0
         for eio_sid in targets:
+            sink = sinks.get(eio_sid)
+            if sink is not None:
+                delivered += sink.push(pkt, data)
+                continue
             sock = sockets.get(eio_sid)
             if sock is None or sock.closing or sock.closed:
                 continue
@@ -77,13 +213,18 @@ class Fanout:
         return delivered
 
     def send(self, sid: str, frames: Iterable[str]) -> bool:
-        """Queue ``frames`` in order for one client; False if it is gone."""
+        """Send ``frames`` in order to one client; False if it is gone."""
         eio_sid = self._manager.eio_sid_from_sid(sid, NAMESPACE)
         sock = self._eio.sockets.get(eio_sid) if eio_sid is not None else None
         if sock is None or sock.closing or sock.closed:
             return False
+        sink = self._sinks.get(eio_sid)
         for frame in frames:
-            sock.queue.put_nowait(engine_packet(frame))
+            pkt = engine_packet(frame)
+            if sink is None:
+                sock.queue.put_nowait(pkt)
+            elif not sink.push(pkt, ws_frame(pkt.encode_cache) if sink.direct else b""):
+                return False
         return True
 
     def is_connected(self, sid: str) -> bool:
