@@ -83,7 +83,11 @@ class Simulator:
         """Listen on ``host:port`` (0: a free port) and return the base URL."""
         if self._runner is not None:
             raise RuntimeError("simulator already started")
-        runner = web.AppRunner(self.build_app(), handle_signals=False, access_log=None)
+        # Websocket handlers still open at stop (clients that do not close on an engine.io
+        # CLOSE) are cancelled after this grace instead of holding stop() for seconds.
+        runner = web.AppRunner(
+            self.build_app(), handle_signals=False, access_log=None, shutdown_timeout=0.25
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
