@@ -52,17 +52,10 @@ def run(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
-        def own_signals() -> None:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-
-        own_signals()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         print("starting: embedded Postgres, Evolution simulator, relay…", flush=True)
         async with running(options) as demo:
-            # A Socket.IO client built with handle_sigint=True (the library's default) takes
-            # over SIGINT on its first connect and cancels every task on Ctrl-C. The upstream
-            # is connected by now: take SIGINT back so Ctrl-C shuts down in order.
-            own_signals()
             print(banner(demo), flush=True)
             await stop.wait()
             print("\nstopping: relay, simulator, embedded Postgres…", flush=True)

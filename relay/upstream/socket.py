@@ -57,7 +57,11 @@ class UpstreamSocket:
         self._url = url
         self._apikey = apikey
         self._listener = listener
-        self._client = _Client(reconnection=False, logger=False, engineio_logger=False)
+        # handle_sigint=False: the library's default takes over the process's SIGINT on the
+        # first connect and cancels every task on Ctrl-C; the daemon owns its signals.
+        self._client = _Client(
+            reconnection=False, logger=False, engineio_logger=False, handle_sigint=False
+        )
         self._client.on("*", self._any_event, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("connect_error", self._refused, namespace="*")

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 
+from relay.simulator import SimConfig, Simulator
 from tests.conftest import JWT_SECRET, free_port
 
 
@@ -42,10 +43,10 @@ async def wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float) -
     raise AssertionError(f"{url} did not answer in time")
 
 
-def start_serve(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def start_serve(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "relay", "serve", "--port", str(port)],
-        env=relay_env(tmp_path),
+        env=relay_env(tmp_path, **env),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -91,3 +92,28 @@ def test_token_refuses_an_unknown_role(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 78
     assert "--role: must be one of USER, ADMIN, SUPERADMIN" in result.stderr
+
+
+async def test_ctrl_c_with_the_upstream_connected_shuts_down_in_order(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A Socket.IO client must not take over SIGINT (python-socketio's default does)."""
+    sim = Simulator(SimConfig(apikey="sim-key-0123"))
+    await sim.start("127.0.0.1", 0)
+    port = free_port()
+    proc = start_serve(
+        tmp_path, port, RELAY_DATABASE_URL=database_url, RELAY_EVOLUTION_URL=sim.base_url or "",
+        RELAY_EVOLUTION_APIKEY="sim-key-0123",
+    )  # fmt: skip
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}/readyz", proc, time.monotonic() + 30)
+        proc.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(proc.communicate, timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        await sim.stop()
+    assert proc.returncode == 0, output
+    assert "evo-relay stopped after" in output
+    assert "Traceback" not in output and "CancelledError" not in output
