@@ -86,12 +86,14 @@ def ws_frame(text: str) -> bytes:
 class Sink:
     """One websocket session's way out: its transport when direct, else its engine.io queue."""
 
-    __slots__ = ("direct", "queued", "sock", "transport", "ws")
+    __slots__ = ("direct", "limits", "queued", "sock", "transport", "ws")
 
-    def __init__(self, sock: Any, ws: web.WebSocketResponse, transport: Any) -> None:
+    def __init__(self, sock: Any, ws: web.WebSocketResponse, transport: Any,
+                 limits: tuple[int, int]) -> None:  # fmt: skip
         self.sock = sock
         self.ws = ws
         self.transport = transport
+        self.limits = limits  # (max_buffer, max_backlog)
         self.direct = False  # set when the writer hands back the last queued frame
         self.queued = 0  # hub frames on the queue not yet taken by the writer
 
@@ -101,11 +103,11 @@ class Sink:
         if self.ws.closed or transport.is_closing() or self.sock.closing or self.sock.closed:
             return False
         if self.direct:
-            if transport.get_write_buffer_size() <= MAX_BUFFER:
+            if transport.get_write_buffer_size() <= self.limits[0]:
                 transport.write(data)
                 return True
             self.direct = False  # a slow reader: let its writer wait on drain
-        if self.queued >= MAX_BACKLOG:
+        if self.queued >= self.limits[1]:
             log.warning("client session %s is %d frames behind; cutting it (it resumes with "
                         "lastSeq)", self.sock.sid, self.queued)  # fmt: skip
             transport.abort()
@@ -146,6 +148,8 @@ class Fanout:
         self._manager = server.manager
         self._eio = server.eio  # its .sockets dict is replaced on a full disconnect: no caching
         self._sinks: dict[str, Sink] = {}
+        self.max_buffer = MAX_BUFFER  # read when a session opens
+        self.max_backlog = MAX_BACKLOG
         self._eio._async = {**self._eio._async, "websocket": self._websocket_class()}
 
     def _websocket_class(self) -> type:
@@ -176,7 +180,7 @@ class Fanout:
         request: web.Request = ws.environ["aiohttp.request"]
         if sock is None or sock.connected or response.compress or request.transport is None:
             return None  # an upgrade from polling, or deflate negotiated: the queued path
-        sink = Sink(sock, response, request.transport)
+        sink = Sink(sock, response, request.transport, (self.max_buffer, self.max_backlog))
         self._sinks[sock.sid] = sink
         return sink
 

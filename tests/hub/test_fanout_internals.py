@@ -1,9 +1,11 @@
 """Guard for ``relay.hub.fanout``: fails loudly when python-socketio/engineio internals change.
 
 The fast path reaches past the public API (see the module docstring). Each assumption it makes
-is checked here, first as shapes (versions, attributes, signatures), then as behaviour with a
-real client: a frame queued directly arrives, acks and rooms still work, and a disconnected
-client is cleaned out of the rooms the fast path reads.
+is checked here, first as shapes (versions, attributes, signatures, the few source lines of
+python-engineio's websocket writer and aiohttp's frame writer that the direct path relies on),
+then as behaviour with a real client: a frame sent directly arrives, acks and rooms still
+work, and a disconnected client is cleaned out of the rooms the fast path reads.
+``test_fanout_direct.py`` covers the direct path's bytes, order and slow readers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from importlib.metadata import version
 
 import engineio
 import socketio
+from aiohttp import web
+from aiohttp._websocket.writer import WebSocketWriter
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 from socketio.base_manager import BaseManager
@@ -34,6 +39,49 @@ def params(func: Callable[..., object]) -> list[str]:
 def test_pinned_versions() -> None:
     assert version("python-socketio").startswith("5.18."), "re-check relay/hub/fanout.py"
     assert version("python-engineio").startswith("4.15."), "re-check relay/hub/fanout.py"
+    assert version("aiohttp").startswith("3.14."), "re-check relay/hub/fanout.py"
+
+
+def test_websocket_driver_is_replaced_on_this_server_only() -> None:
+    """engine.io builds ``_async['websocket'](handler, server)`` per websocket session; its
+    ``__call__`` prepares ``._sock`` and sets ``.environ`` before awaiting the handler."""
+    assert params(eio_aiohttp.WebSocket.__init__) == ["self", "handler", "server"]
+    call = inspect.getsource(eio_aiohttp.WebSocket.__call__)
+    assert call.index("self._sock = WebSocketResponse(") < call.index("await self._sock.prepare")
+    assert call.index("self.environ = environ") < call.index("await self.handler(self)")
+    assert eio_aiohttp._async["websocket"] is eio_aiohttp.WebSocket
+    server = socketio.AsyncServer(async_mode="aiohttp")
+    assert server.eio._async is eio_aiohttp._async  # shared: Fanout must copy, not mutate
+    Fanout(server)
+    assert issubclass(server.eio._async["websocket"], eio_aiohttp.WebSocket)
+    assert server.eio._async["websocket"] is not eio_aiohttp.WebSocket
+    assert eio_aiohttp._async["websocket"] is eio_aiohttp.WebSocket
+
+
+def test_engineio_websocket_session_shapes() -> None:
+    """The handler is the socket's bound method; a session opened on the websocket is not yet
+    ``connected`` when it starts (an upgrade is); the writer encodes each packet right before
+    sending it, in queue order (what ``Handback`` relies on)."""
+    upgrade = inspect.getsource(AsyncSocket._upgrade_websocket)
+    assert "self._websocket_handler, self.server)" in upgrade
+    handler = inspect.getsource(AsyncSocket._websocket_handler)
+    assert "if self.connected:" in handler and "self.connected = True" in handler
+    assert "packets = await self.poll()" in handler
+    assert "for pkt in packets:\n" in handler and "await ws.send(pkt.encode())" in handler
+    shared = eio_packet.Packet(eio_packet.MESSAGE, data="2[]")
+    assert set(vars(shared)) == {"packet_type", "data", "encode_cache", "binary"}
+
+
+def test_aiohttp_writes_an_uncompressed_frame_without_awaiting() -> None:
+    """Engine.io's own frames cannot interleave with the ones Fanout writes directly."""
+    assert not inspect.iscoroutinefunction(WebSocketWriter._write_websocket_frame)
+    assert "await" not in inspect.getsource(WebSocketWriter._write_websocket_frame)
+    send = inspect.getsource(WebSocketWriter.send_frame)
+    assert "if not (compress or self.compress) or opcode >= WS_CONTROL_FRAME_OPCODE:\n" in send
+    assert "self._write_websocket_frame(message, opcode, 0)\n" in send
+    for name in ("compress", "closed"):
+        assert isinstance(getattr(web.WebSocketResponse, name), property)
+    assert isinstance(web.BaseRequest.transport, property)
 
 
 def test_event_frame_is_what_socketio_encodes() -> None:

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.node
 
 CLIENT = REPO / "tests" / "node" / "client.mjs"
 MODULES = REPO / "tests" / "node_modules" / "socket.io-client"
+LINE_LIMIT = 4 * 1024 * 1024  # the client prints each event as one JSON line
 
 
 def require_node() -> str:
@@ -78,7 +79,7 @@ async def node_client(relay_app: Relay) -> AsyncIterator[NodeFactory]:
         )
         process = await asyncio.create_subprocess_exec(
             node, str(CLIENT), config, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, cwd=str(CLIENT.parent),
+            stdout=asyncio.subprocess.PIPE, cwd=str(CLIENT.parent), limit=LINE_LIMIT,
         )  # fmt: skip
         client = NodeClient(process)
         made.append(client)
@@ -103,7 +104,7 @@ def is_event(name: str) -> Callable[[dict[str, Any]], bool]:
 async def test_node_client_gets_snapshot_status_and_qr(
     relay_app: Relay, node_client: NodeFactory, token: Callable[..., str], transport: str
 ) -> None:
-    """Long-polling clients are served by the same fast path (the engine.io queue)."""
+    """Websocket clients get frames written directly; long-polling ones the engine.io queue."""
     await relay_app.instance("acme", "acme-1")
     await relay_app.instance("globex", "globex-1")
     client = await node_client({"token": token("acme")}, transports=[transport])
@@ -116,6 +117,15 @@ async def test_node_client_gets_snapshot_status_and_qr(
     qr = (await client.until(is_event("qrcode.updated")))["data"]
     assert qr == {**envelope, "seq": seq}
     assert client.events("qrcode.updated") == [qr]
+    # websocket sessions get direct frames (7-, 16- and 64-bit lengths); polling ones the queue
+    sinks = list(relay_app.hub._io.fanout._sinks.values())
+    assert [sink.direct for sink in sinks] == ([True] if transport == "websocket" else [])
+    sent = []
+    for size in (1, 20_000, 70_000):
+        payload = {"text": 'ç ✓ "q"' * size}
+        sent.append({**payload, "seq": await relay_app.hub.publish("acme", "acme-1", "m", payload)})
+    await client.until(lambda line: is_event("m")(line) and line["data"]["seq"] == sent[-1]["seq"])
+    assert client.events("m") == sent
 
 
 async def test_node_client_bad_token_gets_unauthorized(
