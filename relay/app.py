@@ -37,8 +37,7 @@ from relay.hub import hub_ctx
 from relay.hub import setup as hub_setup
 from relay.live import upstream_ctx
 from relay.metrics import Metrics
-from relay.store import Store
-from relay.store.embedded import EmbeddedPostgres
+from relay.store.embedded import open_store
 from relay.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -48,27 +47,10 @@ LISTEN_BACKLOG = 4096
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    embedded: EmbeddedPostgres | None = None
-    if settings.database_url is not None:
-        dsn = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await embedded.start()
-    try:
-        store = await Store.open(dsn)
-    except BaseException:
-        if embedded is not None:
-            await embedded.stop()
-        raise
-    app[STORE] = store
-    app[READINESS]["database"] = store.ping
-    try:
+    async with open_store(app[SETTINGS]) as store:
+        app[STORE] = store
+        app[READINESS]["database"] = store.ping
         yield
-    finally:
-        await store.close()
-        if embedded is not None:
-            await embedded.stop()
 
 
 async def evolution_ctx(app: web.Application) -> AsyncIterator[None]:

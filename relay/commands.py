@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 
 from relay.config import Settings
 from relay.errors import ConfigError, RelayError
 from relay.evolution.client import EvolutionClient
-from relay.store import Store
-from relay.store.embedded import EmbeddedPostgres
+from relay.store.embedded import open_store
 from relay.store.migrations import LATEST
 
 log = logging.getLogger(__name__)
-
-
-@asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The configured database, or the embedded one, migrated; closed on exit."""
-    embedded = None
-    if settings.database_url is not None:
-        dsn = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await embedded.start()
-    try:
-        store = await Store.open(dsn)
-        try:
-            yield store
-        finally:
-            await store.close()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
 
 
 async def migrate(settings: Settings) -> int:

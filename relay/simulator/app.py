@@ -29,8 +29,8 @@ from relay.simulator.machine import Machine, SimulatorError, random_wuid
 from relay.simulator.middleware import evolution_errors, record_calls
 from relay.simulator.sockets import NullOutput, SocketHub
 from relay.simulator.state import EventRow, Instance, Store
-from relay.simulator.tasks import TaskSet
 from relay.simulator.validation import stored_events
+from relay.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Simulator:
         self.store = Store()
         self.calls = CallLog()
         self.faults = Faults()
-        self._tasks = TaskSet()
+        self._tasks = Tasks()
         self.machine = Machine(self.config, self.store, self._tasks, lambda: self.server_url)
         self.load: MessageLoad | None = None
         self._runner: web.AppRunner | None = None
@@ -112,7 +112,7 @@ class Simulator:
         """Stop serving; the stored instances stay for a later :meth:`start`."""
         if self._runner is None:
             return
-        await self._tasks.cancel_all()
+        await self._tasks.close()
         if self._hub is not None:
             await self._hub.close()
         await self._runner.cleanup()

@@ -21,7 +21,7 @@ from relay.simulator import envelope as ev
 from relay.simulator import qr as qrgen
 from relay.simulator.config import SimConfig
 from relay.simulator.state import Instance, Qr, Store
-from relay.simulator.tasks import TaskSet
+from relay.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Emitted:
 
 class Machine:
     def __init__(
-        self, config: SimConfig, store: Store, tasks: TaskSet, server_url: Callable[[], str | None]
+        self, config: SimConfig, store: Store, tasks: Tasks, server_url: Callable[[], str | None]
     ) -> None:
         self.config = config
         self.store = store

@@ -10,10 +10,16 @@ import asyncio
 import logging
 import time
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay.errors import ConfigError
+
+if TYPE_CHECKING:
+    from relay.config import Settings
+    from relay.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +73,25 @@ class EmbeddedPostgres:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_blocking)
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The configured database, or the embedded one in the data dir; migrated, closed on exit."""
+    from relay.store.store import Store
+
+    embedded = None
+    if settings.database_url is not None:
+        dsn = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = await embedded.start()
+    try:
+        store = await Store.open(dsn)
+        try:
+            yield store
+        finally:
+            await store.close()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
