@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from relay.evolution import EvolutionClient
 from relay.simulator import Call as SimCall
 from relay.simulator import PresetInstance, SimConfig, Simulator
+from tests.support import fast_sim_config
 
 from .fakes import APIKEY, SIM_APIKEY, ClientFactory, FakeEvolution, FakeFactory
 
@@ -71,16 +72,7 @@ UpstreamFactory = Callable[..., Awaitable[Upstream]]
 
 def fast_config(**overrides: Any) -> SimConfig:
     """Simulator timings shrunk so a whole lifecycle takes well under a second."""
-    values: dict[str, Any] = {
-        "apikey": SIM_APIKEY,
-        "qr_interval": 0.05,
-        "first_qr_delay": 0.01,
-        "reconnect_delay": 0.02,
-        "logout_delay": 0.01,
-        "delete_delay": 0.3,
-    }
-    values.update(overrides)
-    return SimConfig(**values)
+    return fast_sim_config(SIM_APIKEY, **overrides)
 
 
 @pytest.fixture

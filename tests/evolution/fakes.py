@@ -90,16 +90,3 @@ class FakeEvolution:
 
 FakeFactory = Callable[..., Awaitable[FakeEvolution]]
 ClientFactory = Callable[..., Awaitable[EvolutionClient]]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 5.0) -> Any:
-    """Await ``check()`` until it returns something truthy, or fail at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)

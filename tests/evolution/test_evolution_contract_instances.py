@@ -14,9 +14,10 @@ import pytest
 from relay.errors import UpstreamInstanceNotFound, UpstreamNameTaken, UpstreamRejected
 from relay.evolution.names import EVENTS_2_3
 from relay.simulator import PresetInstance
+from tests.support import eventually
 
 from .conftest import Upstream, UpstreamFactory
-from .fakes import SIM_APIKEY, eventually
+from .fakes import SIM_APIKEY
 
 
 async def test_server_info(upstream: Upstream) -> None:

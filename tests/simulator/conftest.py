@@ -6,9 +6,7 @@ the tests that need it (never a skip).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 import socketio
 
 from relay.simulator import PresetInstance, SimConfig, Simulator
+from tests.support import eventually, fast_sim_config
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / ".." / "shared" / "evolution-samples"
@@ -33,30 +32,7 @@ def sample(name: str) -> Any:
 
 
 def fast_config(**overrides: Any) -> SimConfig:
-    """Timings shrunk so a whole lifecycle takes well under a second."""
-    values: dict[str, Any] = {
-        "apikey": KEY,
-        "qr_interval": 0.05,
-        "first_qr_delay": 0.01,
-        "reconnect_delay": 0.02,
-        "logout_delay": 0.01,
-        "delete_delay": 0.3,
-        "zombie_interval": 0.05,
-    }
-    values.update(overrides)
-    return SimConfig(**values)
-
-
-async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.01)
+    return fast_sim_config(KEY, **overrides)
 
 
 @dataclass

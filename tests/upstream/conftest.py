@@ -7,9 +7,7 @@ in place of ``relay.hub.Hub`` (same interface). Everything is closed at teardown
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,36 +21,17 @@ from relay.metrics import Metrics
 from relay.simulator import PresetInstance, SimConfig, Simulator
 from relay.store import Status, StatusChange, Store
 from relay.tasks import Tasks
+from tests.support import eventually, fast_sim_config
 
 KEY = "upstream-test-key"
 
 
 def fast_config(**overrides: Any) -> SimConfig:
     values: dict[str, Any] = {
-        "apikey": KEY,
-        "qr_interval": 0.2,
-        "first_qr_delay": 0.05,
-        "reconnect_delay": 0.05,
-        "logout_delay": 0.01,
-        "delete_delay": 0.2,
-        "zombie_interval": 0.05,
-    }
-    values.update(overrides)
-    return SimConfig(**values)
-
-
-async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
-    """Poll ``check`` (sync or async) until truthy, or fail at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.02)
+        "qr_interval": 0.2, "first_qr_delay": 0.05, "reconnect_delay": 0.05,
+        "delete_delay": 0.2, **overrides,
+    }  # fmt: skip
+    return fast_sim_config(KEY, **values)
 
 
 @dataclass

@@ -1,0 +1,39 @@
+"""Helpers the test packages share: polling with a deadline, and a quick simulator config."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from relay.simulator import SimConfig
+
+# Simulator timings shrunk so that a whole pairing lifecycle takes well under a second.
+FAST_TIMINGS: dict[str, float] = {
+    "qr_interval": 0.05,
+    "first_qr_delay": 0.01,
+    "reconnect_delay": 0.02,
+    "logout_delay": 0.01,
+    "delete_delay": 0.3,
+    "zombie_interval": 0.05,
+}
+
+
+def fast_sim_config(apikey: str, **overrides: Any) -> SimConfig:
+    return SimConfig(**{"apikey": apikey, **FAST_TIMINGS, **overrides})
+
+
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.02)
