@@ -31,18 +31,21 @@ Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x, aiohttp 
   its writer, which calls ``pkt.encode()`` right before sending each packet), ``.closing``,
   ``.closed`` and ``.connected``;
 - ``server.eio._async['websocket']``: the aiohttp driver's ``WebSocket(handler, server)``
-  class, replaced on this server only by a subclass that records each session's
-  ``WebSocketResponse`` (``._sock``) and request; ``handler.__self__`` is the ``AsyncSocket``;
+  class, replaced on this server only by a subclass whose ``__call__`` does what the
+  driver's does (``._sock``, ``.environ``, then the handler) with ``compress`` set, and keeps
+  the session's sink while the handler runs; ``handler.__self__`` is the ``AsyncSocket``;
 - the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``), compared
   with ``socketio.packet.Packet`` by the guard test.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import struct
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
 import socketio
@@ -138,46 +141,53 @@ class Handback(eio_packet.Packet):  # type: ignore[misc]
         return self.encode_cache
 
 
-Handler = Callable[[Any], Coroutine[Any, Any, None]]
-
-
 class Fanout:
     """Sends pre-encoded frames to rooms and clients; joins and leaves rooms synchronously."""
 
-    def __init__(self, server: socketio.AsyncServer) -> None:
+    def __init__(self, server: socketio.AsyncServer, *, compression: bool) -> None:
         self._manager = server.manager
         self._eio = server.eio  # its .sockets dict is replaced on a full disconnect: no caching
         self._sinks: dict[str, Sink] = {}
+        self._websockets: dict[int, web.Request] = {}  # every websocket session, by id(driver)
+        self._no_websockets = asyncio.Event()
+        self._no_websockets.set()
         self.max_buffer = MAX_BUFFER  # read when a session opens
         self.max_backlog = MAX_BACKLOG
-        self._eio._async = {**self._eio._async, "websocket": self._websocket_class()}
+        self._eio._async = {**self._eio._async, "websocket": self._websocket_class(compression)}
 
-    def _websocket_class(self) -> type:
+    def _websocket_class(self, compression: bool) -> type:
+        """engine.io's aiohttp driver, but its ``WebSocketResponse`` negotiates per-message
+        deflate only if ``compression`` (the driver leaves aiohttp's default, on), every
+        session is known until it ends (for the shutdown), and gets a sink if it can."""
         fanout = self
 
-        class RecordingWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
-            def __init__(self, handler: Handler, server: Any) -> None:
-                super().__init__(fanout._tracked(handler), server)
+        class SinkWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+            async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+                request: web.Request = environ["aiohttp.request"]
+                fanout._websockets[id(self)] = request
+                fanout._no_websockets.clear()
+                sink = None
+                try:
+                    self._sock = response = web.WebSocketResponse(
+                        max_msg_size=self.server.max_http_buffer_size, compress=compression
+                    )
+                    await response.prepare(request)
+                    self.environ = environ
+                    sink = fanout._open(getattr(self.handler, "__self__", None), response, request)
+                    await self.handler(self)
+                finally:
+                    if sink is not None and fanout._sinks.get(sink.sock.sid) is sink:
+                        del fanout._sinks[sink.sock.sid]
+                    del fanout._websockets[id(self)]
+                    if not fanout._websockets:
+                        fanout._no_websockets.set()
+                return response
 
-        return RecordingWebSocket
+        return SinkWebSocket
 
-    def _tracked(self, handler: Handler) -> Handler:
-        sock: Any = getattr(handler, "__self__", None)  # the engine.io AsyncSocket
-
-        async def run(ws: Any) -> None:
-            sink = self._open(sock, ws)
-            try:
-                await handler(ws)
-            finally:
-                if sink is not None and self._sinks.get(sink.sock.sid) is sink:
-                    del self._sinks[sink.sock.sid]
-
-        return run
-
-    def _open(self, sock: Any, ws: Any) -> Sink | None:
+    def _open(self, sock: Any, response: web.WebSocketResponse,
+              request: web.Request) -> Sink | None:  # fmt: skip
         """A sink for a session opened on the websocket transport, without deflate."""
-        response: web.WebSocketResponse = ws._sock
-        request: web.Request = ws.environ["aiohttp.request"]
         if sock is None or sock.connected or response.compress or request.transport is None:
             return None  # an upgrade from polling, or deflate negotiated: the queued path
         sink = Sink(sock, response, request.transport, (self.max_buffer, self.max_backlog))
@@ -230,6 +240,16 @@ class Fanout:
             elif not sink.push(pkt, ws_frame(pkt.encode_cache) if sink.direct else b""):
                 return False
         return True
+
+    async def close_websockets(self, grace: float) -> None:
+        """At shutdown: wait up to ``grace`` for the websockets to end, then close the rest
+        from this side (their queued bytes are flushed first)."""
+        if self._websockets:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_websockets.wait(), grace)
+        for request in list(self._websockets.values()):
+            if request.transport is not None:
+                request.transport.close()
 
     def is_connected(self, sid: str) -> bool:
         return bool(self._manager.is_connected(sid, NAMESPACE))

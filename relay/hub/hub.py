@@ -49,6 +49,8 @@ class Hub:
         self._history = History(settings.history_size)
         self._sse = sse.SseRooms()
         self._io = SocketIoServer(settings, verifier)
+        # no wrapper coroutine: each one would stay on the stack of every open connection
+        self.handle_socketio = self._io.handle_request
         self._io.bind(self._on_connect, self._on_disconnect, self._subscribe, self._unsubscribe)
         self._sio_deliveries = metrics.deliveries.labels("socketio")
         self._sse_deliveries = metrics.deliveries.labels("sse")
@@ -84,9 +86,6 @@ class Hub:
         return await self.publish(change.tenant_id, change.instance_name, STATUS, payload)
 
     # -- the two transports --------------------------------------------------------------
-
-    async def handle_socketio(self, request: web.Request) -> web.StreamResponse:
-        return await self._io.handle_request(request)
 
     async def handle_sse(self, request: web.Request) -> web.StreamResponse:
         principal = request[PRINCIPAL]

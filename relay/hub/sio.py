@@ -6,15 +6,13 @@ of the hub talks to :class:`SocketIoServer` through typed methods.
 Per-message deflate: python-engineio's aiohttp driver builds its ``WebSocketResponse`` with
 aiohttp's default ``compress=True``, so deflate is negotiated whenever the client offers it
 (every browser and socket.io-client does), which costs CPU per frame and ~90 KB of zlib state
-per connection. Unless ``RELAY_WS_COMPRESSION`` is true, the handshake request reaches
-engine.io without its ``Sec-WebSocket-Extensions`` header (``Request.clone``, public aiohttp
-API), so the server answers without the extension and frames go uncompressed.
+per connection. ``Fanout`` swaps in a driver that passes ``compress=RELAY_WS_COMPRESSION``
+(default false), so frames go uncompressed unless that is set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import socketio
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from relay.auth import Principal, TokenVerifier
 from relay.config import Settings
@@ -90,17 +88,19 @@ def last_seq_from(auth: Any) -> LastSeq:
 class SocketIoServer:
     def __init__(self, settings: Settings, verifier: TokenVerifier) -> None:
         self._verifier = verifier
-        self._compression = settings.ws_compression
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins=cors_origins(settings),
             logger=False,
             engineio_logger=False,
         )
-        self.fanout = Fanout(self.sio)
+        self.fanout = Fanout(self.sio, compression=settings.ws_compression)
         self.clients: dict[str, Client] = {}
-        self._websockets: dict[int, web.Request] = {}  # upgrade requests in flight, by id()
-        self._no_websockets = asyncio.Event()
+        # python-socketio's handle_request only awaits engine.io's: one coroutine frame less
+        # for each connection's lifetime (guarded in tests/hub/test_fanout_internals.py)
+        self.handle_request: Callable[[web.Request], Awaitable[web.StreamResponse]] = (
+            self.sio.eio.handle_request
+        )
 
     def bind(self, on_connect: OnConnect, on_disconnect: OnDisconnect, on_subscribe: OnNarrow,
              on_unsubscribe: OnNarrow) -> None:  # fmt: skip
@@ -141,24 +141,6 @@ class SocketIoServer:
         except Unauthenticated:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
 
-    async def handle_request(self, request: web.Request) -> web.StreamResponse:
-        if not self._compression and hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
-            headers = request.headers.copy()
-            del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
-            request = request.clone(headers=headers)
-        long_lived = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
-        if long_lived:
-            self._websockets[id(request)] = request
-            self._no_websockets.clear()
-        try:
-            response: web.StreamResponse = await self.sio.handle_request(request)
-        finally:
-            if long_lived:
-                self._websockets.pop(id(request), None)
-                if not self._websockets:
-                    self._no_websockets.set()
-        return response
-
     async def disconnect(self, sid: str) -> None:
         await self.sio.disconnect(sid, namespace=NAMESPACE)
 
@@ -180,10 +162,5 @@ class SocketIoServer:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._websockets:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._no_websockets.wait(), grace)
-        for request in list(self._websockets.values()):
-            if request.transport is not None:
-                request.transport.close()
+        await self.fanout.close_websockets(grace)
         await self.sio.shutdown()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import textwrap
 from collections.abc import Callable
 from importlib.metadata import version
 
@@ -42,20 +43,39 @@ def test_pinned_versions() -> None:
     assert version("aiohttp").startswith("3.14."), "re-check relay/hub/fanout.py"
 
 
+DRIVER_CALL = """\
+async def __call__(self, environ):
+    request = environ['aiohttp.request']
+    self._sock = WebSocketResponse(
+        max_msg_size=self.server.max_http_buffer_size)
+    await self._sock.prepare(request)
+
+    self.environ = environ
+    await self.handler(self)
+    return self._sock
+"""
+
+
 def test_websocket_driver_is_replaced_on_this_server_only() -> None:
-    """engine.io builds ``_async['websocket'](handler, server)`` per websocket session; its
-    ``__call__`` prepares ``._sock`` and sets ``.environ`` before awaiting the handler."""
+    """engine.io builds ``_async['websocket'](handler, server)`` per websocket session; Fanout's
+    subclass re-does its ``__call__`` (with ``compress``): any change to it must be looked at."""
     assert params(eio_aiohttp.WebSocket.__init__) == ["self", "handler", "server"]
-    call = inspect.getsource(eio_aiohttp.WebSocket.__call__)
-    assert call.index("self._sock = WebSocketResponse(") < call.index("await self._sock.prepare")
-    assert call.index("self.environ = environ") < call.index("await self.handler(self)")
+    assert textwrap.dedent(inspect.getsource(eio_aiohttp.WebSocket.__call__)) == DRIVER_CALL
+    assert {"compress", "max_msg_size"} <= set(params(web.WebSocketResponse.__init__))
     assert eio_aiohttp._async["websocket"] is eio_aiohttp.WebSocket
     server = socketio.AsyncServer(async_mode="aiohttp")
     assert server.eio._async is eio_aiohttp._async  # shared: Fanout must copy, not mutate
-    Fanout(server)
+    Fanout(server, compression=False)
     assert issubclass(server.eio._async["websocket"], eio_aiohttp.WebSocket)
     assert server.eio._async["websocket"] is not eio_aiohttp.WebSocket
     assert eio_aiohttp._async["websocket"] is eio_aiohttp.WebSocket
+
+
+def test_socketio_handle_request_only_awaits_engineio() -> None:
+    """SocketIoServer routes requests to ``sio.eio.handle_request`` directly."""
+    source = inspect.getsource(socketio.AsyncServer.handle_request)
+    code = [ln.strip() for ln in source.split('"""')[-1].splitlines() if ln.strip()]
+    assert code == ["return await self.eio.handle_request(*args, **kwargs)"]
 
 
 def test_engineio_websocket_session_shapes() -> None:
