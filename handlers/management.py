@@ -105,13 +105,7 @@ async def status(ctx: Context, principal: Principal, name: str) -> StatusReport:
         log.info("live state of instance %s (tenant %s) unknown: %s", name, instance.tenant_id,
                  exc.code)  # fmt: skip
     history = await ctx.store.status_history(name, HISTORY_SIZE)
-    # History is kept by name: drop what an earlier instance of the same name left behind.
-    mine = [
-        change
-        for change in history
-        if change.tenant_id == instance.tenant_id and change.at >= instance.created_at
-    ]
-    return StatusReport(instance, state, error, mine)
+    return StatusReport(instance, state, error, history)
 
 
 async def find_websocket(ctx: Context, principal: Principal, name: str) -> WebsocketConfig | None:

@@ -222,8 +222,10 @@ class Store:
         return _instance(row) if row else None
 
     async def delete_instance(self, name: str) -> bool:
-        async with self._conn() as conn:
+        """Remove the row and its status history (a later instance may reuse the name)."""
+        async with self._conn() as conn, conn.transaction():
             result = await conn.execute("DELETE FROM instances WHERE name = $1", name)
+            await conn.execute("DELETE FROM status_history WHERE instance_name = $1", name)
         return bool(result == "DELETE 1")
 
     async def status_history(self, name: str, limit: int = 20) -> list[StatusChange]:

@@ -88,3 +88,12 @@ async def test_audit_round_trip_newest_first(store: Store) -> None:
 
 async def test_ping(store: Store) -> None:
     assert await store.ping() is True
+
+
+async def test_delete_takes_the_history_along(store: Store) -> None:
+    await store.create_instance("a", "reused", status=Status.STOPPED, reason="created")
+    await store.update_status("reused", Status.WORKING, "open")
+    await store.delete_instance("reused")
+    await store.create_instance("b", "reused", status=Status.STOPPED, reason="created")
+    history = await store.status_history("reused")
+    assert [(h.tenant_id, h.status) for h in history] == [("b", Status.STOPPED)]
