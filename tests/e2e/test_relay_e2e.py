@@ -6,43 +6,17 @@ same statuses are in Postgres. The management API drives Evolution as a panel wo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
-import pytest
 
-from relay.app import create_app
-from relay.config import Settings
-from relay.simulator import PresetInstance, Simulator
+from relay.simulator import Simulator
 from relay.store import Status, Store
 from tests.conftest import bearer
 from tests.hub.conftest import Recorder, make_recorder
-from tests.upstream.conftest import KEY, eventually, fast_config
+from tests.support import eventually
 
-API = "/api/instance-management"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(fast_config(presets=[PresetInstance("e1"), PresetInstance("e2")]))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def relay_url(
-    aiohttp_server: Any, sim: Simulator, store: Store, make_settings: Callable[..., Settings]
-) -> str:
-    for tenant, name in (("tenant-a", "e1"), ("tenant-b", "e2")):
-        await store.create_instance(
-            tenant, name, status=Status.STOPPED, reason="test", websocket_enabled=True,
-            websocket_events=["CONNECTION_UPDATE", "QRCODE_UPDATED"],
-        )  # fmt: skip
-    settings = make_settings(evolution_url=sim.base_url, evolution_apikey=KEY)
-    server = await aiohttp_server(create_app(settings))
-    return str(server.make_url("")).rstrip("/")
+from .conftest import API
 
 
 async def connected(url: str, token: str) -> Recorder:

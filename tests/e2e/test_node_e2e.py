@@ -1,0 +1,98 @@
+"""Simulator → relay → Node's official socket.io-client: the same lifecycle a browser sees."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from relay.simulator import Simulator
+from relay.store import Status, Store
+from tests.conftest import bearer
+from tests.hub.test_node_interop import CLIENT, LINE_LIMIT, NodeClient, require_node
+from tests.support import eventually
+
+from .conftest import API
+
+pytestmark = pytest.mark.node
+
+
+def is_status(name: str, status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda line: (
+        line["type"] == "event"
+        and line["name"] == "instance.status"
+        and line["data"]["instanceName"] == name
+        and line["data"]["status"] == status
+    )
+
+
+@pytest.fixture
+async def node_clients(relay_url: str) -> AsyncIterator[Callable[[str], Awaitable[NodeClient]]]:
+    node = require_node()
+    made: list[NodeClient] = []
+
+    async def make(token: str) -> NodeClient:
+        config = json.dumps({"url": relay_url, "auth": {"token": token}})
+        process = await asyncio.create_subprocess_exec(
+            node, str(CLIENT), config, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, cwd=str(CLIENT.parent), limit=LINE_LIMIT,
+        )  # fmt: skip
+        client = NodeClient(process)
+        made.append(client)
+        await client.until(lambda line: line["type"] == "event"
+                           and line["name"] == "instances.snapshot")  # fmt: skip
+        return client
+
+    yield make
+    for client in made:
+        assert client.process.stdin is not None
+        client.process.stdin.close()
+        await asyncio.wait_for(client.process.wait(), 10)
+
+
+async def test_node_client_follows_pairing_login_and_logout(
+    relay_url: str,
+    sim: Simulator,
+    store: Store,
+    token: Callable[..., str],
+    node_clients: Callable[[str], Awaitable[NodeClient]],
+) -> None:
+    a = token("tenant-a")
+    client_a, client_b = await node_clients(a), await node_clients(token("tenant-b"))
+    snapshot = client_a.events("instances.snapshot")[0]
+    assert [i["instanceName"] for i in snapshot["instances"]] == ["e1"]
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{relay_url}{API}/connect/e1", headers=bearer(a)) as reply:
+            assert reply.status == 200, await reply.text()
+        await client_a.until(is_status("e1", "SCAN_QR_CODE"))
+        qr = (await client_a.until(lambda ln: ln.get("name") == "qrcode.updated"))["data"]
+        assert qr["instance"] == "e1" and qr["data"]["qrcode"]["base64"].startswith("data:image")
+        assert "apikey" not in qr and qr["receivedAt"]
+
+        async with http.post(f"{sim.base_url}/_sim/scan/e1") as reply:
+            assert reply.status == 200
+        working = (await client_a.until(is_status("e1", "WORKING")))["data"]
+        assert working["tenantId"] == "tenant-a"
+        assert await eventually(lambda: stored(store, "e1", Status.WORKING))
+
+        async with http.post(f"{relay_url}{API}/logout/e1", headers=bearer(a)) as reply:
+            assert reply.status == 200, await reply.text()
+        await client_a.until(is_status("e1", "STOPPED"))
+        assert await eventually(lambda: stored(store, "e1", Status.STOPPED))
+
+    seqs = [ln["data"]["seq"] for ln in client_a.lines
+            if ln["type"] == "event" and ln["name"] != "instances.snapshot"]  # fmt: skip
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    # Tenant B's client saw none of it.
+    seen_by_b = [ln["data"] for ln in client_b.lines if ln["type"] == "event"]
+    assert all("e1" not in json.dumps(data) for data in seen_by_b)
+
+
+async def stored(store: Store, name: str, status: Status) -> bool:
+    row = await store.get_instance(name)
+    return row is not None and row.status is status
