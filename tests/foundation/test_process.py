@@ -32,7 +32,9 @@ def relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 async def wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float) -> None:
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
-            assert proc.poll() is None, "serve exited before answering"
+            if proc.poll() is not None:
+                output = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"serve exited ({proc.returncode}) before answering: {output}")
             try:
                 async with session.get(url) as response:
                     if response.status == 200:
@@ -41,6 +43,13 @@ async def wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float) -
                 pass
             await asyncio.sleep(0.1)  # polling a process we do not control, with a deadline
     raise AssertionError(f"{url} did not answer in time")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Kill what is still running and close its pipe (no ResourceWarning later)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
 
 
 def start_serve(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[str]:
@@ -63,9 +72,7 @@ async def test_serve_on_embedded_postgres_stops_on_sigterm_and_restarts(tmp_path
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=5)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         assert proc.returncode == 0, output
         assert "evo-relay stopped after" in output, f"run {run}: {output}"
         assert "Traceback" not in output
@@ -110,9 +117,7 @@ async def test_ctrl_c_with_the_upstream_connected_shuts_down_in_order(
         proc.send_signal(signal.SIGINT)
         output, _ = await asyncio.to_thread(proc.communicate, timeout=5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         await sim.stop()
     assert proc.returncode == 0, output
     assert "evo-relay stopped after" in output
