@@ -11,11 +11,14 @@ once and handed to every recipient without a task:
   uncompressed frame with synchronous ``transport.write`` calls and never awaits in the middle
   of one, so engine.io's own frames (pings, acks, CONNECT, DISCONNECT) cannot interleave
   with ours; only the ORDER of the hub's frames matters, and :class:`Sink` keeps it:
-- **until a websocket session may go direct**, and for polling or upgraded sessions, the one
+- **until a websocket session may go direct**, and for polling sessions, the one
   pre-encoded engine.io packet is put on the socket's outgoing queue, which its writer task
   drains as stock would. A websocket session starts queued (its CONNECT must go out first),
-  so its welcome is queued as :class:`Handback` packets; when its writer encodes the last
-  queued one, everything queued before has been written and the session switches to direct.
+  so its welcome is queued as :class:`Handback` packets; when its websocket writer encodes
+  the last queued one, everything queued before has been written and the session switches
+  to direct. A session upgrading from polling is the same: handbacks that a poll sends
+  (``upgraded`` still false; a client sends UPGRADE only once its last poll has returned)
+  do not switch it, the first one its websocket writer sends does.
 - **a slow reader**: when a direct socket's transport holds more than ``MAX_BUFFER`` bytes,
   the session goes back to queued (the queue holds references to shared packets, and the
   writer waits on aiohttp's drain), and returns to direct when its writer catches up. One
@@ -29,7 +32,7 @@ Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x, aiohttp 
   ``manager.basic_enter_room`` / ``basic_leave_room`` / ``eio_sid_from_sid``;
 - ``server.eio.sockets[eio_sid]``: the engine.io ``AsyncSocket``, with ``.queue`` (drained by
   its writer, which calls ``pkt.encode()`` right before sending each packet), ``.closing``,
-  ``.closed`` and ``.connected``;
+  ``.closed`` and ``.upgraded``;
 - ``server.eio._async['websocket']``: the aiohttp driver's ``WebSocket(handler, server)``
   class, replaced on this server only by a subclass whose ``__call__`` does what the
   driver's does (``._sock``, ``.environ``, then the handler) with ``compress`` set, and keeps
@@ -121,7 +124,7 @@ class Sink:
 
     def handed_back(self) -> None:
         self.queued -= 1
-        if self.queued == 0:
+        if self.queued == 0 and self.sock.upgraded:  # not a poll's: the websocket writer's
             self.direct = True
 
 
@@ -187,9 +190,9 @@ class Fanout:
 
     def _open(self, sock: Any, response: web.WebSocketResponse,
               request: web.Request) -> Sink | None:  # fmt: skip
-        """A sink for a session opened on the websocket transport, without deflate."""
-        if sock is None or sock.connected or response.compress or request.transport is None:
-            return None  # an upgrade from polling, or deflate negotiated: the queued path
+        """A sink for a websocket session (opened on it, or upgrading to it), without deflate."""
+        if sock is None or response.compress or request.transport is None:
+            return None  # deflate negotiated: the queued path
         sink = Sink(sock, response, request.transport, (self.max_buffer, self.max_backlog))
         self._sinks[sock.sid] = sink
         return sink

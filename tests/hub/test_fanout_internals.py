@@ -79,13 +79,17 @@ def test_socketio_handle_request_only_awaits_engineio() -> None:
 
 
 def test_engineio_websocket_session_shapes() -> None:
-    """The handler is the socket's bound method; a session opened on the websocket is not yet
-    ``connected`` when it starts (an upgrade is); the writer encodes each packet right before
-    sending it, in queue order (what ``Handback`` relies on)."""
+    """The handler is the socket's bound method; ``upgraded`` turns true before the websocket
+    writer starts (a poll in flight returns NOOP once upgrading); the writer encodes each
+    packet right before sending it, in queue order (what ``Handback`` relies on)."""
     upgrade = inspect.getsource(AsyncSocket._upgrade_websocket)
     assert "self._websocket_handler, self.server)" in upgrade
     handler = inspect.getsource(AsyncSocket._websocket_handler)
-    assert "if self.connected:" in handler and "self.connected = True" in handler
+    assert handler.count("self.upgraded = True") == 2
+    assert handler.rindex("self.upgraded = True") < handler.index("async def writer():")
+    polling = inspect.getsource(AsyncSocket.handle_get_request)
+    assert "if self.upgrading or self.upgraded:" in polling
+    assert AsyncSocket(socketio.AsyncServer().eio, "s").upgraded is False
     assert "packets = await self.poll()" in handler
     assert "for pkt in packets:\n" in handler and "await ws.send(pkt.encode())" in handler
     shared = eio_packet.Packet(eio_packet.MESSAGE, data="2[]")

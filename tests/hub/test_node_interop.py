@@ -100,14 +100,16 @@ def is_event(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda line: line["type"] == "event" and line["name"] == name
 
 
-@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@pytest.mark.parametrize("transport", ["websocket", "polling", "upgrade"])
 async def test_node_client_gets_snapshot_status_and_qr(
     relay_app: Relay, node_client: NodeFactory, token: Callable[..., str], transport: str
 ) -> None:
-    """Websocket clients get frames written directly; long-polling ones the engine.io queue."""
+    """Websocket clients get frames written directly (once upgraded, for those that start on
+    polling, socket.io-client's default); long-polling ones the engine.io queue."""
     await relay_app.instance("acme", "acme-1")
     await relay_app.instance("globex", "globex-1")
-    client = await node_client({"token": token("acme")}, transports=[transport])
+    transports = ["polling", "websocket"] if transport == "upgrade" else [transport]
+    client = await node_client({"token": token("acme")}, transports=transports)
     await client.until(lambda line: line["type"] == "connect")
     snapshot = (await client.until(is_event("instances.snapshot")))["data"]
     assert [i["instanceName"] for i in snapshot["instances"]] == ["acme-1"]
@@ -118,14 +120,26 @@ async def test_node_client_gets_snapshot_status_and_qr(
     assert qr == {**envelope, "seq": seq}
     assert client.events("qrcode.updated") == [qr]
     # websocket sessions get direct frames (7-, 16- and 64-bit lengths); polling ones the queue
-    sinks = list(relay_app.hub._io.fanout._sinks.values())
-    assert [sink.direct for sink in sinks] == ([True] if transport == "websocket" else [])
+    fanout = relay_app.hub._io.fanout
+    if transport == "upgrade":
+        await poll_until(lambda: any(s.sock.upgraded for s in fanout._sinks.values()))
     sent = []
-    for size in (1, 20_000, 70_000):
+    for size in (1, 20_000, 70_000, 1, 1):
         payload = {"text": 'ç ✓ "q"' * size}
         sent.append({**payload, "seq": await relay_app.hub.publish("acme", "acme-1", "m", payload)})
+        await asyncio.sleep(0)
     await client.until(lambda line: is_event("m")(line) and line["data"]["seq"] == sent[-1]["seq"])
     assert client.events("m") == sent
+    sinks = list(fanout._sinks.values())
+    assert [sink.direct for sink in sinks] == ([] if transport == "polling" else [True])
+
+
+async def poll_until(predicate: Callable[[], bool]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
 
 
 async def test_node_client_bad_token_gets_unauthorized(
