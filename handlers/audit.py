@@ -87,9 +87,9 @@ async def _record(
         detail=detail,
     )
     log.info(
-        "%s of instance %s (tenant %s) by %s (%s): %s %s in %.0f ms, upstream %s",
+        "%s of instance %s (tenant %s) by %s (%s): %s%s in %.0f ms, upstream %s",
         op.action, op.instance_name, op.tenant_id, op.principal.user, op.principal.role.value,
-        outcome, code or "", duration_ms, op.upstream_status,
+        outcome, f" {code}" if code else "", duration_ms, op.upstream_status,
     )  # fmt: skip
     try:
         await ctx.store.record_audit(entry)

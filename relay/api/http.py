@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from handlers.audit import Operation, audited
 from handlers.context import Context
+from relay.api.middleware import utf8_dumps
 from relay.api.validation import check_name, is_valid_name, parse, parse_json
 from relay.appkeys import CONTEXT, PRINCIPAL
 from relay.errors import PayloadTooLarge
@@ -53,7 +54,8 @@ def query(request: web.Request, model: type[_M]) -> _M:
 
 
 def reply(payload: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(payload.model_dump(mode="json", by_alias=True), status=status)
+    body = payload.model_dump(mode="json", by_alias=True)
+    return web.json_response(body, status=status, dumps=utf8_dumps)
 
 
 def mutation(action: str) -> Callable[[MutationWork], RouteHandler]:

@@ -8,6 +8,7 @@ principal in the request; no handler parses a token.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Final
@@ -41,6 +42,11 @@ _HTTP_ERRORS: Final[dict[int, type[RelayError]]] = {
 }
 
 
+def utf8_dumps(value: object) -> str:
+    """JSON with the Portuguese messages readable as they are (no \\u escapes)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def error_response(exc: RelayError, request_id: str | None = None) -> web.Response:
     body: dict[str, object] = {"success": False, "message": exc.message, "code": exc.code}
     problems = getattr(exc, "problems", None)
@@ -49,7 +55,7 @@ def error_response(exc: RelayError, request_id: str | None = None) -> web.Respon
     headers = {"X-Request-Id": request_id} if request_id else {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"  # RFC 6750; no error detail, on purpose
-    return web.json_response(body, status=exc.status, headers=headers)
+    return web.json_response(body, status=exc.status, headers=headers, dumps=utf8_dumps)
 
 
 @web.middleware

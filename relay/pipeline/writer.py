@@ -142,6 +142,10 @@ class StatusWriter:
         )
 
     async def _broadcast(self, change: StatusChange) -> None:
+        log.info(
+            "instance %s (tenant %s): %s -> %s (%s)", change.instance_name, change.tenant_id,
+            change.previous_status, change.status, change.reason,
+        )  # fmt: skip
         try:
             await self._on_change(change)
         except Exception:
