@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -13,7 +12,7 @@ import pytest
 from relay.simulator import Simulator
 from relay.store import Status, Store
 from tests.conftest import bearer
-from tests.hub.test_node_interop import CLIENT, LINE_LIMIT, NodeClient, require_node
+from tests.nodeclient import NodeClient, NodeFactory, node_clients
 from tests.support import eventually
 
 from .conftest import API
@@ -31,27 +30,15 @@ def is_status(name: str, status: str) -> Callable[[dict[str, Any]], bool]:
 
 
 @pytest.fixture
-async def node_clients(relay_url: str) -> AsyncIterator[Callable[[str], Awaitable[NodeClient]]]:
-    node = require_node()
-    made: list[NodeClient] = []
+async def node_client(relay_url: str) -> AsyncIterator[NodeFactory]:
+    async with node_clients(relay_url) as make:
+        yield make
 
-    async def make(token: str) -> NodeClient:
-        config = json.dumps({"url": relay_url, "auth": {"token": token}})
-        process = await asyncio.create_subprocess_exec(
-            node, str(CLIENT), config, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, cwd=str(CLIENT.parent), limit=LINE_LIMIT,
-        )  # fmt: skip
-        client = NodeClient(process)
-        made.append(client)
-        await client.until(lambda line: line["type"] == "event"
-                           and line["name"] == "instances.snapshot")  # fmt: skip
-        return client
 
-    yield make
-    for client in made:
-        assert client.process.stdin is not None
-        client.process.stdin.close()
-        await asyncio.wait_for(client.process.wait(), 10)
+async def connected(make: NodeFactory, token: str) -> NodeClient:
+    client = await make({"token": token})
+    await client.until(lambda ln: ln["type"] == "event" and ln["name"] == "instances.snapshot")
+    return client
 
 
 async def test_node_client_follows_pairing_login_and_logout(
@@ -59,10 +46,11 @@ async def test_node_client_follows_pairing_login_and_logout(
     sim: Simulator,
     store: Store,
     token: Callable[..., str],
-    node_clients: Callable[[str], Awaitable[NodeClient]],
+    node_client: NodeFactory,
 ) -> None:
     a = token("tenant-a")
-    client_a, client_b = await node_clients(a), await node_clients(token("tenant-b"))
+    client_a = await connected(node_client, a)
+    client_b = await connected(node_client, token("tenant-b"))
     snapshot = client_a.events("instances.snapshot")[0]
     assert [i["instanceName"] for i in snapshot["instances"]] == ["e1"]
 
