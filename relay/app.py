@@ -120,6 +120,11 @@ async def serve(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
     )
     stop = stop or _stop_on_signals()
+    if settings.redis_url is not None:
+        log.warning(
+            "RELAY_REDIS_URL is set but not used by this version: every node follows Evolution "
+            "itself and serves its own clients; resume (lastSeq) works within one node"
+        )
     await runner.setup()
     try:
         # A reconnect storm of thousands of browsers overflows the default backlog of 128.
