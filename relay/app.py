@@ -122,8 +122,8 @@ async def serve(
     stop = stop or _stop_on_signals()
     if settings.redis_url is not None:
         log.warning(
-            "RELAY_REDIS_URL is set but not used by this version: every node follows Evolution "
-            "itself and serves its own clients; resume (lastSeq) works within one node"
+            "RELAY_REDIS_URL is set but not used by this version: run one relay node per "
+            "database (nodes do not share rooms, sequence numbers or status broadcasts)"
         )
     await runner.setup()
     try:
