@@ -28,6 +28,30 @@ _AUDIT_COLUMNS: Final = (
     "id, at, actor, role, tenant_id, instance_name, action, outcome, upstream_status, "
     "duration_ms, detail"
 )
+_UPDATE_STATUS: Final = f"""
+    WITH before AS (
+        SELECT name AS locked_name, status AS old_status FROM instances WHERE name = $1
+        FOR UPDATE
+    ), upd AS (
+        UPDATE instances SET
+            status = $2::text,
+            status_reason = CASE WHEN old_status <> $2::text THEN $3::text
+                            ELSE status_reason END,
+            status_at = CASE WHEN old_status <> $2::text THEN now() ELSE status_at END,
+            qr_base64 = CASE WHEN $4 THEN $5 WHEN $6 THEN NULL ELSE qr_base64 END,
+            qr_code = CASE WHEN $4 THEN $7 WHEN $6 THEN NULL ELSE qr_code END,
+            pairing_code = CASE WHEN $4 THEN $8 WHEN $6 THEN NULL ELSE pairing_code END,
+            wuid = coalesce($9, wuid),
+            profile_name = coalesce($10, profile_name),
+            updated_at = now()
+        FROM before WHERE name = locked_name
+        RETURNING {_INSTANCE_COLUMNS}, old_status
+    ), hist AS (
+        INSERT INTO status_history (instance_name, tenant_id, from_status, to_status, reason)
+        SELECT name, tenant_id, old_status, status, $3::text FROM upd WHERE old_status <> status
+        RETURNING at
+    )
+    SELECT upd.*, hist.at AS h_at FROM upd LEFT JOIN hist ON true"""
 _UNAVAILABLE: Final = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
@@ -174,41 +198,28 @@ class Store:
         ``profile_name`` are kept when None. Returns None when the instance does not exist.
         """
         qr = qrcode or QrCode()
-        async with self._conn() as conn, conn.transaction():
-            before = await conn.fetchrow(
-                "SELECT tenant_id, status FROM instances WHERE name = $1 FOR UPDATE", name
-            )
-            if before is None:
-                return None
-            changed = before["status"] != status.value
-            row = await conn.fetchrow(
-                f"""UPDATE instances SET
-                        status = $2,
-                        status_reason = CASE WHEN $3 THEN $4 ELSE status_reason END,
-                        status_at = CASE WHEN $3 THEN now() ELSE status_at END,
-                        qr_base64 = CASE WHEN $5 THEN $6 WHEN $7 THEN NULL ELSE qr_base64 END,
-                        qr_code = CASE WHEN $5 THEN $8 WHEN $7 THEN NULL ELSE qr_code END,
-                        pairing_code = CASE WHEN $5 THEN $9 WHEN $7 THEN NULL
-                                       ELSE pairing_code END,
-                        wuid = coalesce($10, wuid),
-                        profile_name = coalesce($11, profile_name),
-                        updated_at = now()
-                    WHERE name = $1 RETURNING {_INSTANCE_COLUMNS}""",
-                name, status.value, changed, reason, qrcode is not None, qr.base64,
-                clear_qrcode, qr.code, qr.pairingCode, wuid, profile_name,
+        # One statement, so one round trip and atomic without BEGIN/COMMIT: lock the row, update
+        # it (status_reason/status_at only when the status changes), and record history then.
+        async with self._conn() as conn:
+            row = await conn.fetchrow(_UPDATE_STATUS, name, status.value, reason,
+                qrcode is not None, qr.base64, clear_qrcode, qr.code, qr.pairingCode, wuid,
+                profile_name,
             )  # fmt: skip
-            change = None
-            if changed:
-                hist = await conn.fetchrow(
-                    """INSERT INTO status_history (instance_name, tenant_id, from_status,
-                           to_status, reason) VALUES ($1, $2, $3, $4, $5)
-                       RETURNING instance_name, tenant_id, from_status, to_status, reason, at""",
-                    name, before["tenant_id"], before["status"], status.value, reason,
-                )  # fmt: skip
-                assert hist is not None
-                change = _change(hist)
-        assert row is not None
-        return StatusUpdate(_instance(row), change)
+        if row is None:
+            return None
+        fields = dict(row)
+        change = None
+        if fields.pop("h_at") is not None:
+            change = StatusChange(
+                instance_name=name,
+                tenant_id=fields["tenant_id"],
+                status=status,
+                previous_status=Status(fields["old_status"]),
+                reason=reason,
+                at=row["h_at"],
+            )
+        del fields["old_status"]
+        return StatusUpdate(Instance.model_validate(fields), change)
 
     async def set_websocket(
         self, name: str, enabled: bool, events: Sequence[str]
