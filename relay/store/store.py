@@ -59,6 +59,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _release(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (one round trip on every query).
+
+    asyncpg still rolls back an open transaction first. The relay leaves no other session state
+    behind: no SET, LISTEN or cursors, and migrations release their advisory lock themselves.
+    """
+
+
 def _instance(row: asyncpg.Record) -> Instance:
     return Instance.model_validate(dict(row))
 
@@ -93,8 +101,9 @@ class Store:
         """Open the pool and bring the schema up to date."""
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection
-            )
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                reset=_release,
+            )  # fmt: skip
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable(f"Banco de dados indisponível: {type(exc).__name__}") from exc
         store = cls(pool)
