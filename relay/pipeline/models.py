@@ -56,7 +56,9 @@ def parse_envelope(raw: Any) -> tuple[Envelope, dict[str, Any]]:
     """
     if not isinstance(raw, dict):
         raise ValueError(f"envelope is a {type(raw).__name__}, not an object")
-    payload = {key: value for key, value in raw.items() if key not in SECRET_KEYS}
+    payload = dict(raw)
+    for key in SECRET_KEYS:
+        payload.pop(key, None)
     envelope = Envelope.model_validate(payload)
     payload["receivedAt"] = received_at()
     return envelope, payload

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Final
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from relay.evolution.names import EVENTS_2_3, REQUIRED_EVENTS, config_name
@@ -105,7 +106,7 @@ class Pipeline:
         self._tenants = tenants
         self._metrics = metrics
         self._drops = DropLog(metrics)
-        self._labels: dict[str, str] = {}
+        self._received: dict[str, Counter] = {}  # event name -> its labelled child
 
     async def feed(self, event_name: str, raw: Any) -> Event | None:
         """Handle one upstream event; returns the accepted event, or None when dropped."""
@@ -121,18 +122,20 @@ class Pipeline:
         if tenant is None:
             self._drops.drop("unknown_instance", f"{event_name} of instance {envelope.instance}")
             return None
-        self._metrics.events_received.labels(self._label(event_name)).inc()
+        self._received_counter(event_name).inc()
         event = Event(event_name, envelope.instance, tenant, envelope.data, payload)
         await self._registry.dispatch(event)
         return event
 
-    def _label(self, name: str) -> str:
-        label = self._labels.get(name)
-        if label is None:
+    def _received_counter(self, name: str) -> Counter:
+        """The ``relay_events_received`` child of an event name; ``labels()`` is slow per event."""
+        counter = self._received.get(name)
+        if counter is None:
             label = name if config_name(name) in _KNOWN_CONFIG_NAMES else "other"
-            if len(self._labels) < 256:
-                self._labels[name] = label
-        return label
+            counter = self._metrics.events_received.labels(label)
+            if len(self._received) < 256:  # names come from upstream: bound them
+                self._received[name] = counter
+        return counter
 
 
 def _first_line(exc: Exception) -> str:
