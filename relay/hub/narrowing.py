@@ -37,13 +37,20 @@ async def _target(store: Store, client: Client, data: dict[str, Any]) -> str | A
     return {"ok": False, "error": "invalid: instanceName or tenantId is required"}
 
 
+async def _connected_target(store: Store, fanout: Fanout, sid: str, client: Client,
+                            data: dict[str, Any]) -> str | Ack:  # fmt: skip
+    """The room ``data`` names, or the refusal to send back."""
+    room = await _target(store, client, data)
+    if isinstance(room, str) and not fanout.is_connected(sid):
+        return {"ok": False, "error": "not connected"}
+    return room
+
+
 async def subscribe(store: Store, fanout: Fanout, sid: str, client: Client,
                     data: dict[str, Any]) -> Ack:  # fmt: skip
-    room = await _target(store, client, data)
+    room = await _connected_target(store, fanout, sid, client, data)
     if isinstance(room, dict):
         return room
-    if not fanout.is_connected(sid):
-        return {"ok": False, "error": "not connected"}
     if client.joined and not client.subscriptions:
         fanout.leave(sid, client.room)
     client.subscriptions.add(room)
@@ -54,11 +61,9 @@ async def subscribe(store: Store, fanout: Fanout, sid: str, client: Client,
 
 async def unsubscribe(store: Store, fanout: Fanout, sid: str, client: Client,
                       data: dict[str, Any]) -> Ack:  # fmt: skip
-    room = await _target(store, client, data)
+    room = await _connected_target(store, fanout, sid, client, data)
     if isinstance(room, dict):
         return room
-    if not fanout.is_connected(sid):
-        return {"ok": False, "error": "not connected"}
     if room in client.subscriptions:
         client.subscriptions.discard(room)
         if client.joined:
