@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-
 from tests.conftest import REPO
+from tests.support import missing_tool
 
 CLIENT = REPO / "tests" / "node" / "client.mjs"
 MODULES = REPO / "tests" / "node_modules" / "socket.io-client"
@@ -30,9 +28,7 @@ def require_node() -> str:
     if missing is None and not MODULES.is_dir():
         missing = "tests/node_modules is missing: run `npm ci --prefix tests`"
     if missing is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
+        missing_tool(missing)
     assert node is not None
     return node
 

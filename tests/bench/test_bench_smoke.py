@@ -8,7 +8,6 @@ locally and fails under CI (``CI=true``): run ``npm ci --prefix bench``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
+from tests.support import missing_tool
 
 SCENARIOS = ("fanout", "tenants", "idle", "storm", "resubscribe")
 BOTH = ("evo-relay", "node-peer")
@@ -32,9 +32,7 @@ def bench_modules() -> Path:
     missing = [str(path) for path in needed if not path.is_dir()]
     if missing:
         reason = f"{', '.join(missing)} missing: run `npm ci --prefix bench`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_tool(reason)
     return MODULES
 
 

@@ -7,7 +7,6 @@ Each step's screenshot goes to ``artifacts/browser/`` (git-ignored).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from relay.demo.wiring import Demo, DemoOptions, running
 from tests.conftest import REPO
+from tests.support import missing_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,9 +39,7 @@ PHONE = {"width": 390, "height": 844}
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_tool(reason)
     return CHROMIUM
 
 
