@@ -1,9 +1,8 @@
 """The one typed object handlers receive their collaborators through.
 
 Handlers never import asyncpg, aiohttp's client or socketio: they talk to the store, the
-Evolution client and the live side through this context. ``LiveEvents`` is implemented by the
-hub and the upstream subscription (``relay.hub``, ``relay.upstream``); :class:`NoLiveEvents`
-stands in where there is no live side (the ``migrate``/``check`` commands, some tests).
+Evolution client and the live side through this context. ``LiveEvents`` is implemented by
+``relay.tracker.InstanceTracker``.
 """
 
 from __future__ import annotations
@@ -15,37 +14,48 @@ if TYPE_CHECKING:
     from relay.config import Settings
     from relay.evolution.client import EvolutionClient
     from relay.metrics import Metrics
-    from relay.store import Instance, StatusChange, Store
+    from relay.store import Instance, StatusIntent, Store
 
 
 class LiveEvents(Protocol):
-    """What the management side tells the live side. Each call is cheap and never raises."""
+    """What the management side tells the live side (``relay.tracker.InstanceTracker``).
 
-    async def status_changed(self, change: StatusChange) -> None:
-        """Broadcast ``instance.status`` to the instance's tenant."""
+    Apart from ``apply_status`` (which waits for the write), each call is cheap and never
+    raises: the call on Evolution has already succeeded or failed by then.
+    """
+
+    def generation(self, name: str) -> int:
+        """How many status events of the instance have arrived so far (see ``apply_status``)."""
+
+    async def apply_status(
+        self, name: str, intent: StatusIntent, *, unless_after: int | None
+    ) -> Instance | None:
+        """Write a status Evolution agreed to, in order with the events; an event newer than
+        generation ``unless_after`` wins. Returns the row after it (None: no such row)."""
+
+    def creating(self, name: str, tenant_id: str) -> None:
+        """Evolution is about to create it: its events belong to ``tenant_id`` already."""
+
+    def create_failed(self, name: str) -> None:
+        """The create did not happen after all."""
+
+    def connecting(self, name: str) -> None:
+        """A connect or restart is under way: its first events (the first QR) must not be lost."""
+
+    def deleting(self, name: str) -> None:
+        """The relay is deleting it: what Evolution emits about it now never turns it FAILED."""
+
+    def delete_failed(self, name: str) -> None:
+        """The delete did not happen after all."""
 
     async def instance_added(self, instance: Instance) -> None:
-        """Start following the instance upstream, and map it to its tenant."""
+        """Start following the instance upstream, and tell its tenant (``instance.added``)."""
 
     async def instance_updated(self, instance: Instance) -> None:
-        """Its row changed (websocket events, QR): refresh what the live side caches."""
+        """Its row changed (websocket events): refresh what the live side caches."""
 
     async def instance_removed(self, instance: Instance) -> None:
-        """Stop following it; later events for it (zombies) are ignored."""
-
-
-class NoLiveEvents:
-    async def status_changed(self, change: StatusChange) -> None:
-        return None
-
-    async def instance_added(self, instance: Instance) -> None:
-        return None
-
-    async def instance_updated(self, instance: Instance) -> None:
-        return None
-
-    async def instance_removed(self, instance: Instance) -> None:
-        return None
+        """Stop following it, tell its tenant (``instance.removed``); later events are zombies."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,7 @@ envelope without ``apikey``, with ``receivedAt`` (the hub adds ``seq``).
 from __future__ import annotations
 
 from relay.evolution.names import config_name
-from relay.pipeline import Event, EventContext, Registry
-from relay.pipeline.registry import ANY
+from relay.pipeline import ANY, Event, EventContext, Registry
 
 
 def wanted(event: Event, ctx: EventContext) -> bool:

@@ -9,7 +9,10 @@ and leaves to Evolution (``ctx.evolution``), Postgres (``ctx.store``) and the li
 - :func:`managed_instance`: the same, for mutations, after the role check (USER: 403).
 
 Evolution is called first and the database follows only on success, so when Evolution fails
-the row is unchanged and the error (502/503/504) goes back to the caller.
+the row is unchanged and the error (502/503/504) goes back to the caller. Statuses that a
+call's reply implies are written through the live side's status writer, in order with the
+events, and never over an event that arrived while the call was under way (SPEC "Instance
+statuses").
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from relay.errors import (
 )
 from relay.evolution.models import ConnectResult, WebhookConfig, WebsocketConfig
 from relay.evolution.names import REQUIRED_EVENTS
-from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange
+from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange, StatusIntent
 
 from .audit import Operation
 from .context import Context
@@ -108,9 +111,13 @@ async def status(ctx: Context, principal: Principal, name: str) -> StatusReport:
     return StatusReport(instance, state, error, history)
 
 
-async def find_websocket(ctx: Context, principal: Principal, name: str) -> WebsocketConfig | None:
-    await visible_instance(ctx, principal, name)
-    return await ctx.evolution.find_websocket(name)
+async def find_websocket(ctx: Context, principal: Principal, name: str) -> WebsocketSetting | None:
+    """The caller's setting (the relay's record) and Evolution's; None when Evolution has none."""
+    instance = await visible_instance(ctx, principal, name)
+    config = await ctx.evolution.find_websocket(name)
+    if config is None:
+        return None
+    return WebsocketSetting(instance.websocket_enabled, list(instance.websocket_events), config)
 
 
 async def find_webhook(ctx: Context, principal: Principal, name: str) -> WebhookConfig | None:
@@ -137,7 +144,12 @@ async def create(
     op.tenant_id = tenant
     if await ctx.store.get_instance(name) is not None:
         raise Conflict()
-    instance, adopted = await create_or_adopt(ctx, op, tenant, name)
+    ctx.live.creating(name, tenant)
+    try:
+        instance, adopted = await create_or_adopt(ctx, op, tenant, name)
+    except BaseException:
+        ctx.live.create_failed(name)
+        raise
     await ctx.live.instance_added(instance)
     return instance, adopted
 
@@ -156,36 +168,60 @@ def _owner_tenant(principal: Principal, requested: str | None) -> str:
 
 async def logout(ctx: Context, op: Operation, name: str) -> Instance:
     await managed_instance(ctx, op, name)
+    since = ctx.live.generation(name)
     result = await ctx.evolution.logout(name)
     op.upstream_status = result.upstream_status
     op.detail["alreadyLoggedOut"] = result.already_logged_out
-    return await _set_status(ctx, name, Status.STOPPED, "api:logout", None)
+    intent = StatusIntent(Status.STOPPED, "api:logout", clear_qrcode=True)
+    return await _set_status(ctx, name, intent, since)
 
 
 async def restart(ctx: Context, op: Operation, name: str) -> Instance:
     await managed_instance(ctx, op, name)
+    since = ctx.live.generation(name)
+    ctx.live.connecting(name)
     result = await ctx.evolution.restart(name)
     op.upstream_status = result.upstream_status
-    return await _set_status(ctx, name, Status.SCAN_QR_CODE, "api:restart", _qr(result))
+    qrcode = _qr(result)
+    intent = StatusIntent(
+        Status.SCAN_QR_CODE, "api:restart", qrcode=qrcode, clear_qrcode=qrcode is None
+    )
+    return await _set_status(ctx, name, intent, since)
 
 
 async def connect(
     ctx: Context, op: Operation, name: str, number: str | None
 ) -> tuple[Instance, bool]:
-    """Start pairing; returns (row, already_open). An open instance is left as it is."""
+    """Start pairing; returns (row, already_open). An open instance is left as it is.
+
+    A QR in Evolution's reply (it waits up to 2 s for the first one) is shown at once
+    (SCAN_QR_CODE); without one the instance is STARTING until its events move it on.
+    """
     instance = await managed_instance(ctx, op, name)
+    since = ctx.live.generation(name)
+    ctx.live.connecting(name)
     result = await ctx.evolution.connect(name, number)
     op.upstream_status = result.upstream_status
     op.detail["pairingCode"] = number is not None
     if result.state == "open":
         op.detail["alreadyOpen"] = True
         return instance, True
-    return await _set_status(ctx, name, Status.STARTING, "api:connect", _qr(result)), False
+    qrcode = _qr(result)
+    if qrcode is not None:
+        intent = StatusIntent(Status.SCAN_QR_CODE, "api:connect", qrcode=qrcode)
+    else:
+        intent = StatusIntent(Status.STARTING, "api:connect", clear_qrcode=True)
+    return await _set_status(ctx, name, intent, since), False
 
 
 async def delete(ctx: Context, op: Operation, name: str) -> None:
-    """Delete on Evolution; the row goes only once Evolution confirmed, or said it is gone."""
+    """Delete on Evolution; the row goes only once Evolution confirmed, or said it is gone.
+
+    Evolution emits ``instance.delete`` and ``remove.instance`` before it answers (and a looping
+    instance may go on emitting): the live side is told first, so none of that turns it FAILED.
+    """
     instance = await managed_instance(ctx, op, name)
+    ctx.live.deleting(name)
     try:
         op.upstream_status = (await ctx.evolution.delete(name)).upstream_status
     except UpstreamInstanceNotFound as exc:
@@ -193,29 +229,46 @@ async def delete(ctx: Context, op: Operation, name: str) -> None:
         op.detail["alreadyGone"] = True
         log.info("instance %s (tenant %s) was already gone on evolution; deleting the row",
                  name, instance.tenant_id)  # fmt: skip
+    except BaseException:
+        ctx.live.delete_failed(name)
+        raise
     await ctx.store.delete_instance(name)
     await ctx.live.instance_removed(instance)
 
 
-def effective_events(events: Sequence[str]) -> list[str]:
+def with_required(events: Sequence[str]) -> list[str]:
     """The requested events plus the two the relay needs, without duplicates, order kept."""
     return list(dict.fromkeys([*events, *REQUIRED_EVENTS]))
 
 
+@dataclass(frozen=True, slots=True)
+class WebsocketSetting:
+    """The caller's websocket setting, and apart, what is in force on Evolution.
+
+    With ``enabled: false`` Evolution still sends the two events statuses come from (the relay
+    forwards nothing else of the instance to frontends), so both are shown.
+    """
+
+    enabled: bool
+    events: list[str]
+    evolution: WebsocketConfig
+
+
 async def set_websocket(
     ctx: Context, op: Operation, name: str, enabled: bool, events: Sequence[str]
-) -> WebsocketConfig:
+) -> WebsocketSetting:
     await managed_instance(ctx, op, name)
-    wanted = effective_events(events)
+    wanted = with_required(events)
     await ctx.evolution.validate_events(wanted)
-    config = await ctx.evolution.set_websocket(name, enabled, wanted)
+    in_force = wanted if enabled else list(REQUIRED_EVENTS)
+    config = await ctx.evolution.set_websocket(name, True, in_force)
     op.upstream_status = config.upstream_status
-    op.detail.update(enabled=config.enabled, events=len(config.events))
-    stored = await ctx.store.set_websocket(name, config.enabled, config.events)
+    op.detail.update(enabled=enabled, events=len(wanted))
+    stored = await ctx.store.set_websocket(name, enabled, wanted)
     if stored is None:
         raise InstanceNotFound()  # deleted while Evolution answered
     await ctx.live.instance_updated(stored)
-    return config
+    return WebsocketSetting(enabled, wanted, config)
 
 
 async def set_webhook(
@@ -238,15 +291,9 @@ def _qr(result: ConnectResult) -> QrCode | None:
     return QrCode(base64=result.base64, code=result.code, pairingCode=result.pairing_code)
 
 
-async def _set_status(
-    ctx: Context, name: str, status: Status, reason: str, qrcode: QrCode | None
-) -> Instance:
-    """Record the status Evolution now agrees with; a QR from the answer replaces the old one."""
-    update = await ctx.store.update_status(
-        name, status, reason, qrcode=qrcode, clear_qrcode=qrcode is None
-    )
-    if update is None:
+async def _set_status(ctx: Context, name: str, intent: StatusIntent, since: int) -> Instance:
+    """Record the status Evolution now agrees with, unless an event since ``since`` said more."""
+    instance = await ctx.live.apply_status(name, intent, unless_after=since)
+    if instance is None:
         raise InstanceNotFound()  # deleted while Evolution answered
-    if update.change is not None:
-        await ctx.live.status_changed(update.change)
-    return update.instance
+    return instance

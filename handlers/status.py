@@ -8,12 +8,12 @@
 | ``connection.update`` ``open`` | WORKING, ``wuid`` and ``profileName`` stored, QR cleared |
 | ``connection.update`` ``close`` 401, ``refused``, ``logout.instance`` | STOPPED |
 | ``connection.update`` ``close`` with any other code | FAILED |
-| ``remove.instance`` / ``instance.delete`` | FAILED "removed upstream" |
+| ``remove.instance`` / ``instance.delete`` | the row is deleted, ``instance.removed`` sent |
 
-The relay's own delete removes the row before Evolution's lifecycle events arrive, so those
-are zombies the pipeline drops; ``remove.instance`` reaching this handler therefore means
-Evolution removed the instance by itself (``DEL_INSTANCE``, another client). The row is kept,
-FAILED, so the tenant sees what happened and can delete or re-create it.
+Evolution emits its lifecycle events *before* it answers the relay's own delete; the live side
+ignores status events about an instance the relay is deleting, so those never turn it FAILED.
+``remove.instance`` about any other instance means Evolution removed it by itself
+(``DEL_INSTANCE``, another client): the relay removes it too, and its tenant is told.
 
 Reconciliation reads ``connectionState`` (:func:`intent_for_state`): ``open`` → WORKING,
 ``connecting`` → SCAN_QR_CODE when a QR is stored, else STARTING; ``close`` keeps STOPPED or
@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from relay.pipeline import Event, EventContext, Registry, StatusIntent
-from relay.store.models import Instance, QrCode, Status
+from relay.pipeline import Event, EventContext, Registry
+from relay.store.models import Instance, QrCode, Status, StatusIntent
 
 LOGGED_OUT = 401
 MISSING_UPSTREAM = "missing upstream"
@@ -88,8 +88,6 @@ def intent_for_event(name: str, data: Any) -> StatusIntent | None:
         return None
     if name == "logout.instance":
         return StatusIntent(Status.STOPPED, "logout", clear_qrcode=True)
-    if name in ("remove.instance", "instance.delete"):
-        return StatusIntent(Status.FAILED, REMOVED_UPSTREAM, clear_qrcode=True)
     return None
 
 
@@ -125,7 +123,13 @@ STATUS_EVENTS = (
 )
 
 
+REMOVAL_EVENTS = frozenset({"remove.instance", "instance.delete"})
+
+
 async def on_status_event(event: Event, ctx: EventContext) -> None:
+    if event.name in REMOVAL_EVENTS:
+        ctx.instance_gone(event.instance, REMOVED_UPSTREAM)
+        return
     intent = intent_for_event(event.name, event.data)
     if intent is not None:
         ctx.submit_status(event.instance, intent)

@@ -1,8 +1,10 @@
 """The app factory and the process runner.
 
 ``create_app(settings)`` does all the wiring; the CLI and the tests call it. Resources are
-``cleanup_ctx`` entries in dependency order (database, Evolution HTTP session, live side,
-background tasks); aiohttp cleans up in reverse, and only what started.
+``cleanup_ctx`` entries in dependency order (database, Evolution HTTP session, hub, instance
+tracker, handlers' context, background tasks); aiohttp cleans up in reverse, and only what
+started. This is the one module of ``relay`` that knows the handlers: it registers the event
+handlers and injects the status rules into the machinery.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from handlers.context import Context, NoLiveEvents
+import handlers.events
+import handlers.status
+from handlers.context import Context
 from relay import panel
 from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.appkeys import (
     CONTEXT,
     EVOLUTION,
+    HUB,
     LIVE,
     METRICS,
     READINESS,
@@ -35,10 +40,10 @@ from relay.config import Settings
 from relay.evolution.client import EvolutionClient
 from relay.hub import hub_ctx
 from relay.hub import setup as hub_setup
-from relay.live import upstream_ctx
 from relay.metrics import Metrics
 from relay.store.embedded import open_store
 from relay.tasks import Tasks
+from relay.tracker import InstanceTracker
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +59,32 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def evolution_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    assert settings.evolution_url is not None and settings.evolution_apikey is not None
-    client = EvolutionClient(
-        settings.evolution_url, settings.evolution_apikey, settings.evolution_timeout
-    )
+    server = app[SETTINGS].evolution_server()
+    client = EvolutionClient(server.url, server.apikey, server.timeout)
     await client.start()
     app[EVOLUTION] = client
     try:
         yield
     finally:
         await client.close()
+
+
+async def tracker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After ``hub_ctx``: follow Evolution with the handlers' rules, and be the app's ``LIVE``."""
+    settings = app[SETTINGS]
+    tracker = InstanceTracker(
+        settings.evolution_server(), app[STORE], app[EVOLUTION], app[HUB], app[METRICS],
+        app[TASKS], registrations=(handlers.status.register, handlers.events.register),
+        state_rule=handlers.status.intent_for_state,
+        reconcile_interval=settings.reconcile_interval,
+    )  # fmt: skip
+    await tracker.start()
+    app[LIVE] = tracker
+    app[READINESS]["upstream"] = tracker.ready
+    try:
+        yield
+    finally:
+        await tracker.close()
 
 
 async def context_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -93,14 +113,13 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[VERIFIER] = TokenVerifier(settings)
     app[READINESS] = {}
-    app[TASKS] = Tasks()
-    app[LIVE] = NoLiveEvents()
-    # Dependency order; aiohttp cleans up in reverse. The live side (hub, upstream) goes
-    # between evolution_ctx and context_ctx, and sets app[LIVE].
+    tasks = app[TASKS] = Tasks(app[METRICS])
+    app[READINESS]["tasks"] = _async(tasks.healthy)
+    # Dependency order; aiohttp cleans up in reverse.
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(evolution_ctx)
     app.cleanup_ctx.append(hub_ctx)
-    app.cleanup_ctx.append(upstream_ctx)
+    app.cleanup_ctx.append(tracker_ctx)
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
@@ -145,6 +164,13 @@ async def serve(
             "evo-relay stopped after %.1fs: %d HTTP requests served",
             time.monotonic() - started, requests,
         )  # fmt: skip
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run() -> bool:
+        return check()
+
+    return run
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -28,7 +28,7 @@ TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
 # The Socket.IO + SSE hub for frontends (relay.hub); created by hub_ctx.
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTEXT: web.AppKey[Context] = web.AppKey("context")
-# The live side (hub + upstream) as the handlers see it; NoLiveEvents until it exists.
+# The instance tracker (relay.tracker) as the management handlers see it; set by tracker_ctx.
 LIVE: web.AppKey[LiveEvents] = web.AppKey("live")
 # name -> check; /readyz is 503 while any of them is False.
 READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")

@@ -7,6 +7,7 @@ naming the variable, which the CLI prints before exiting with code 78.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,19 @@ PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", 
 MIN_SECRET_BYTES = 32
 
 CommaList = Annotated[list[str], NoDecode]
+EventsMode = Literal["instance", "global"]
+DEFAULT_SERVER = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class EvolutionServer:
+    """One Evolution server as the daemon follows it: complete, typed, no optional fields."""
+
+    name: str
+    url: str
+    apikey: SecretStr
+    events_mode: EventsMode
+    timeout: float
 
 
 def _split(value: object) -> object:
@@ -39,7 +53,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".evo-relay")
     evolution_url: str | None = None
     evolution_apikey: SecretStr | None = None
-    evolution_events_mode: Literal["instance", "global"] = "instance"
+    evolution_events_mode: EventsMode = "instance"
     evolution_timeout: float = Field(15.0, gt=0, le=600)
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
@@ -113,13 +127,29 @@ class Settings(BaseSettings):
             return key
         return Path(key).read_text()
 
-    def problems_for_serve(self) -> list[str]:
-        """What ``serve`` needs beyond what every command needs."""
+    def evolution_server(self) -> EvolutionServer:
+        """The configured Evolution server; a :class:`ConfigError` (exit 78) when incomplete."""
+        if self.evolution_url is None or self.evolution_apikey is None:
+            raise ConfigError(self._evolution_problems())
+        return EvolutionServer(
+            name=DEFAULT_SERVER,
+            url=self.evolution_url,
+            apikey=self.evolution_apikey,
+            events_mode=self.evolution_events_mode,
+            timeout=self.evolution_timeout,
+        )
+
+    def _evolution_problems(self) -> list[str]:
         problems = []
         if self.evolution_url is None:
             problems.append("RELAY_EVOLUTION_URL: required by serve (e.g. http://127.0.0.1:8080)")
         if self.evolution_apikey is None:
             problems.append("RELAY_EVOLUTION_APIKEY: required by serve (Evolution's global key)")
+        return problems
+
+    def problems_for_serve(self) -> list[str]:
+        """What ``serve`` needs beyond what every command needs."""
+        problems = self._evolution_problems()
         problems.extend(self.problems_for_tokens())
         return problems
 

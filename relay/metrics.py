@@ -30,6 +30,31 @@ class Metrics:
         self.status_backlog = Gauge(
             "relay_status_backlog", "Instances with a status write pending", registry=r
         )
+        self.status_unchanged = Counter(
+            "relay_status_unchanged",
+            "Status intents that changed nothing (not written)",
+            registry=r,
+        )
+        self.status_shed = Counter(
+            "relay_status_shed",
+            "Queued status transitions dropped past the per-instance backlog limit",
+            registry=r,
+        )
+        self.task_restarts = Counter(
+            "relay_task_restarts",
+            "Background tasks restarted after a failure",
+            ["task"],
+            registry=r,
+        )
+        self.tasks_down = Gauge(
+            "relay_tasks_down", "Supervised background tasks not running", registry=r
+        )
+        self.upstream_up = Gauge(
+            "relay_upstream_up",
+            "1 while the Evolution Socket.IO connection is up",
+            ["server"],
+            registry=r,
+        )
         self.clients = Gauge("relay_clients", "Connected frontends", ["transport"], registry=r)
         self.upstream_namespaces = Gauge(
             "relay_upstream_namespaces", "Evolution namespaces subscribed", registry=r

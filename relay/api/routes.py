@@ -43,6 +43,7 @@ from relay.api.schemas import (
     WebsocketResponse,
     WebsocketSetRequest,
     WebsocketSetResponse,
+    WebsocketSettingOut,
 )
 from relay.appkeys import PRINCIPAL, SETTINGS
 from relay.evolution.models import WebhookConfig
@@ -65,6 +66,12 @@ def _webhook_out(config: WebhookConfig) -> WebhookOut:
         enabled=config.enabled, url=config.url, events=list(config.events),
         headerNames=sorted(config.headers), byEvents=config.by_events, base64=config.base64,
     )  # fmt: skip
+
+
+def _websocket_out(setting: management.WebsocketSetting) -> WebsocketSettingOut:
+    evolution = WebsocketOut(enabled=setting.evolution.enabled,
+                             events=list(setting.evolution.events))  # fmt: skip
+    return WebsocketSettingOut(enabled=setting.enabled, events=setting.events, evolution=evolution)
 
 
 # ---- mutations (audited) -------------------------------------------------------------------
@@ -102,9 +109,8 @@ async def connect(request: web.Request, ctx: Context, op: Operation) -> web.Resp
 async def set_websocket(request: web.Request, ctx: Context, op: Operation) -> web.Response:
     name = path_name(request)
     wanted = await body(request, WebsocketSetRequest)
-    config = await management.set_websocket(ctx, op, name, wanted.enabled, wanted.events)
-    out = WebsocketOut(enabled=config.enabled, events=list(config.events))
-    return reply(WebsocketSetResponse(message=MSG_WEBSOCKET, websocket=out))
+    setting = await management.set_websocket(ctx, op, name, wanted.enabled, wanted.events)
+    return reply(WebsocketSetResponse(message=MSG_WEBSOCKET, websocket=_websocket_out(setting)))
 
 
 @mutation("webhook.set")
@@ -155,8 +161,8 @@ async def instance_status(request: web.Request) -> web.Response:
 
 async def get_websocket(request: web.Request) -> web.Response:
     name = path_name(request)
-    config = await management.find_websocket(context(request), request[PRINCIPAL], name)
-    out = None if config is None else WebsocketOut(enabled=config.enabled, events=config.events)
+    setting = await management.find_websocket(context(request), request[PRINCIPAL], name)
+    out = None if setting is None else _websocket_out(setting)
     return reply(WebsocketResponse(websocket=out))
 
 

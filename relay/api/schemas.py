@@ -90,6 +90,13 @@ class WebsocketOut(_Response):
     events: list[str]
 
 
+class WebsocketSettingOut(WebsocketOut):
+    """The caller's setting, and apart, what is in force on Evolution (with ``enabled: false``
+    Evolution still sends CONNECTION_UPDATE and QRCODE_UPDATED: statuses stay live)."""
+
+    evolution: WebsocketOut
+
+
 class WebhookOut(_Response):
     enabled: bool
     url: str
@@ -204,11 +211,11 @@ class StatusResponse(Ok):
 
 
 class WebsocketResponse(Ok):
-    websocket: WebsocketOut | None
+    websocket: WebsocketSettingOut | None
 
 
 class WebsocketSetResponse(MessageResponse):
-    websocket: WebsocketOut
+    websocket: WebsocketSettingOut
 
 
 class WebhookResponse(Ok):

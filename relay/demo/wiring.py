@@ -27,11 +27,11 @@ from relay.app import create_app
 from relay.appkeys import LIVE, READINESS
 from relay.auth import Role, mint_token
 from relay.config import Settings, load_settings
-from relay.live import Live
 from relay.simulator import PresetInstance, SimConfig, Simulator
 from relay.simulator.config import State
 from relay.store import Status, Store
 from relay.store.embedded import EmbeddedPostgres
+from relay.tracker import InstanceTracker
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> boo
 
     async def joined() -> bool:
         live = app[LIVE]
-        if not isinstance(live, Live):  # no live side: nothing to wait for
+        if not isinstance(live, InstanceTracker):  # no live side: nothing to wait for
             return True
         return all(live.upstream.subscribed(s.name) for s in SEED if s.state != "close")
 

@@ -56,6 +56,8 @@ from aiohttp import web
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from relay.hub.rooms import is_hub_room
+
 log = logging.getLogger(__name__)
 
 NAMESPACE: Final = "/"
@@ -228,6 +230,12 @@ class Fanout:
             sock.queue.put_nowait(pkt)
             delivered += 1
         return delivered
+
+    def broadcast(self, frame: str) -> int:
+        """Send ``frame`` once to every client that has joined a hub room (not to sessions
+        still connecting: their CONNECT and welcome come first)."""
+        namespace = self._manager.rooms.get(NAMESPACE) or {}
+        return self.deliver([room for room in namespace if is_hub_room(room)], frame)
 
     def send(self, sid: str, frames: Iterable[str]) -> bool:
         """Send ``frames`` in order to one client; False if it is gone."""

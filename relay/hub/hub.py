@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -26,13 +27,16 @@ from relay.hub.history import History
 from relay.hub.rooms import default_room, event_rooms
 from relay.hub.sio import Client, SocketIoServer
 from relay.metrics import Metrics
-from relay.store import Instance, StatusChange, Store
+from relay.store import Instance, Status, StatusChange, Store
 from relay.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT: Final = "instances.snapshot"
 STATUS: Final = "instance.status"
+ADDED: Final = "instance.added"
+REMOVED: Final = "instance.removed"
+UPSTREAM: Final = "upstream.status"
 CONNECT_SETTLE_TRIES: Final = 100
 CLOSE_GRACE: Final = 1.0  # seconds clients get to close their websockets at shutdown
 
@@ -56,6 +60,7 @@ class Hub:
         self._sse_deliveries = metrics.deliveries.labels("sse")
         self._sio_clients = metrics.clients.labels("socketio")
         self._sse_clients = metrics.clients.labels("sse")
+        self._upstream: dict[str, dict[str, str]] = {}  # server -> {server, state, since}
 
     # -- what the live side calls --------------------------------------------------------
 
@@ -75,7 +80,7 @@ class Hub:
         return seq
 
     async def status_changed(self, change: StatusChange) -> int:
-        payload = {
+        payload: dict[str, Any] = {
             "instanceName": change.instance_name,
             "tenantId": change.tenant_id,
             "status": change.status.value,
@@ -83,7 +88,31 @@ class Hub:
             "reason": change.reason,
             "at": change.at.isoformat(),
         }
+        if change.status is Status.SCAN_QR_CODE and change.qrcode is not None:
+            payload["qrcode"] = change.qrcode.model_dump()
         return await self.publish(change.tenant_id, change.instance_name, STATUS, payload)
+
+    async def instance_added(self, instance: Instance) -> int:
+        payload = {"instance": welcome.instance_entry(instance)}
+        return await self.publish(instance.tenant_id, instance.name, ADDED, payload)
+
+    async def instance_removed(self, instance: Instance, reason: str) -> int:
+        payload = {
+            "instanceName": instance.name,
+            "tenantId": instance.tenant_id,
+            "reason": reason,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        return await self.publish(instance.tenant_id, instance.name, REMOVED, payload)
+
+    def upstream_status(self, server: str, state: str, since: datetime) -> None:
+        """To every client (not numbered: it is not a tenant's event), and into snapshots."""
+        entry = self._upstream[server] = {
+            "server": server, "state": state, "since": since.isoformat()
+        }  # fmt: skip
+        payload_json = dumps(entry)
+        self._sio_deliveries.inc(self._io.fanout.broadcast(event_frame(UPSTREAM, payload_json)))
+        self._sse_deliveries.inc(self._sse.broadcast(sse.frame(UPSTREAM, payload_json, None)))
 
     # -- the two transports --------------------------------------------------------------
 
@@ -100,7 +129,7 @@ class Hub:
         sub = sse.Subscriber(default_room(principal.tenant, superadmin=principal.is_superadmin),
                              with_ids=scope is not None)  # fmt: skip
         # From the welcome to joining the room: no await, so nothing slips in between.
-        greeting = welcome.build(self._history, scope, positions, instances, last)
+        greeting = self._greeting(scope, positions, instances, last)
         sub.push(self._sse_welcome(greeting, with_ids=scope is not None))
         self._sse.add(sub)
         self._sse_clients.inc()
@@ -125,6 +154,12 @@ class Hub:
         tenants = [scope] if scope is not None else self._history.known_tenants()
         positions = self._history.currents(tenants)
         return positions, await self._store.list_instances(scope)
+
+    def _greeting(self, scope: str | None, positions: dict[str, int],
+                  instances: list[Instance], last: welcome.LastSeq) -> welcome.Welcome:  # fmt: skip
+        greeting = welcome.build(self._history, scope, positions, instances, last)
+        greeting.snapshot["upstream"] = list(self._upstream.values())
+        return greeting
 
     def _sse_welcome(self, greeting: welcome.Welcome, *, with_ids: bool) -> bytes:
         seq = greeting.snapshot["seq"]
@@ -152,7 +187,7 @@ class Hub:
         if not await self._settled(sid):
             return
         # From the welcome to joining the room: no await, so nothing slips in between.
-        greeting = welcome.build(self._history, client.scope, positions, instances, last)
+        greeting = self._greeting(client.scope, positions, instances, last)
         frames = [event_frame(entry.event, entry.payload_json) for entry in greeting.before]
         frames.append(event_frame(SNAPSHOT, dumps(greeting.snapshot)))
         frames.extend(event_frame(entry.event, entry.payload_json) for entry in greeting.after)

@@ -31,3 +31,8 @@ def default_room(tenant_id: str | None, *, superadmin: bool) -> str:
     if superadmin or tenant_id is None:
         return ALL_TENANTS
     return tenant_room(tenant_id)
+
+
+def is_hub_room(room: object) -> bool:
+    """One of the rooms above (python-socketio also keeps a room per client and ``None``)."""
+    return isinstance(room, str) and ":" in room

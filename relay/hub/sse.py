@@ -112,6 +112,10 @@ class SseRooms:
                     delivered += sub.push(without_id)
         return delivered
 
+    def broadcast(self, data: bytes) -> int:
+        """Send ``data`` to every subscriber, in every room."""
+        return sum(sub.push(data) for members in self._rooms.values() for sub in members)
+
     def close_all(self) -> None:
         for members in self._rooms.values():
             for sub in members:

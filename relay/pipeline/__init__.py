@@ -1,24 +1,24 @@
 """From a raw Socket.IO event to handlers: parse once, strip ``apikey``, stamp, find the tenant.
 
 Data arrives from :mod:`relay.upstream` (``Pipeline.feed``) and leaves to the handler modules
-registered in a :class:`Registry` (``handlers.status``, ``handlers.events``). Status writes go
-through the :class:`StatusWriter` (per-instance order, coalesced QR floods).
+registered in a :class:`Registry` by the app factory (``handlers.status``, ``handlers.events``).
+Handlers act through an :class:`EventContext`: status intents go to the status writer
+(``relay.store.writer``), re-emitted events to the hub.
 """
 
-from relay.pipeline.models import Envelope, Event, StatusIntent, parse_envelope
-from relay.pipeline.pipeline import Pipeline, TenantCache
-from relay.pipeline.registry import EventContext, Handler, Registry
-from relay.pipeline.writer import StatusWriter
+from relay.pipeline.models import Envelope, Event, parse_envelope
+from relay.pipeline.pipeline import Freshness, Pipeline, TenantCache
+from relay.pipeline.registry import ANY, EventContext, Handler, Registry
 
 __all__ = [
+    "ANY",
     "Envelope",
     "Event",
     "EventContext",
+    "Freshness",
     "Handler",
     "Pipeline",
     "Registry",
-    "StatusIntent",
-    "StatusWriter",
     "TenantCache",
     "parse_envelope",
 ]

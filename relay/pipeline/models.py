@@ -1,4 +1,4 @@
-"""The typed forms of what flows through the pipeline: envelope, event and status intent.
+"""The typed forms of what flows through the pipeline: the envelope and the event.
 
 Evolution's envelope is ``{event, instance, data, server_url, date_time, sender, apikey}``
 (EVOLUTION.md §6.5). :func:`parse_envelope` removes ``apikey`` first (it is the instance token,
@@ -8,13 +8,11 @@ so nothing downstream may see it), validates the rest once, and stamps ``receive
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from relay.store.models import QrCode, Status
 
 SECRET_KEYS = frozenset({"apikey"})
 
@@ -62,28 +60,3 @@ def parse_envelope(raw: Any) -> tuple[Envelope, dict[str, Any]]:
     envelope = Envelope.model_validate(payload)
     payload["receivedAt"] = received_at()
     return envelope, payload
-
-
-@dataclass(frozen=True, slots=True)
-class StatusIntent:
-    """The state an instance should be written in, as one event or reconciliation decided it.
-
-    ``qrcode`` replaces the stored QR; ``clear_qrcode`` removes it; ``wuid`` and
-    ``profile_name`` are kept when None. Intents are full targets, so the newest of two with the
-    same status carries everything the older one meant (see :meth:`merged_after`).
-    """
-
-    status: Status
-    reason: str
-    qrcode: QrCode | None = None
-    clear_qrcode: bool = False
-    wuid: str | None = None
-    profile_name: str | None = None
-
-    def merged_after(self, older: StatusIntent) -> StatusIntent:
-        """This intent, replacing ``older`` (same status) in a queue: the latest QR wins."""
-        return replace(
-            self,
-            wuid=self.wuid or older.wuid,
-            profile_name=self.profile_name or older.profile_name,
-        )

@@ -1,7 +1,8 @@
 """``Pipeline.feed``: the hot path from one raw upstream event to the registered handlers.
 
 Per event: one parse (``apikey`` removed, ``receivedAt`` stamped), one tenant lookup in
-:class:`TenantCache`, then the handlers. Nothing here queries Postgres. A malformed envelope or
+:class:`TenantCache`, one timestamp in :class:`Freshness`, then the handlers. Nothing here
+queries Postgres. A malformed envelope or
 an event of an unknown instance (a zombie after delete, EVOLUTION.md §3.5) is dropped and counted
 in ``relay_events_dropped{reason}``; drops are logged at most once per ``log_every`` seconds.
 Nothing raises into python-socketio's read loop.
@@ -43,11 +44,21 @@ def effective_events(instance: Instance) -> frozenset[str]:
 
 
 class TenantCache:
-    """instance name → tenant, and → its effective events. Updated on every inventory change."""
+    """instance name → tenant, and → its effective events. Updated on every inventory change.
+
+    An instance the relay is creating is known *provisionally* from before the create call
+    (:meth:`expect`), so the events Evolution emits while it creates it (``instance.create``,
+    which may arrive before the reply) reach its tenant instead of being dropped as unknown.
+    """
 
     def __init__(self) -> None:
         self._tenants: dict[str, str] = {}
         self._events: dict[str, frozenset[str]] = {}
+
+    def expect(self, name: str, tenant_id: str) -> None:
+        if name not in self._tenants:
+            self._tenants[name] = tenant_id
+            self._events[name] = _CREATING_EVENTS
 
     def load(self, instances: Iterable[Instance]) -> None:
         self._tenants.clear()
@@ -79,6 +90,38 @@ class TenantCache:
         return len(self._tenants)
 
 
+_CREATING_EVENTS: Final = frozenset({*REQUIRED_EVENTS, "INSTANCE_CREATE"})
+
+
+class Freshness:
+    """When a live event about each instance last arrived over the current upstream connection.
+
+    A reconciliation must not correct a status that the event stream asserted recently (SPEC,
+    "Instance statuses"): during Baileys' reconnect loop the read API says ``close`` while the
+    events say ``connecting``. :meth:`reset` forgets everything at each upstream (re)connection,
+    since events from before it do not count.
+    """
+
+    __slots__ = ("_seen", "window")
+
+    def __init__(self, window: float = 30.0) -> None:
+        self.window = window
+        self._seen: dict[str, float] = {}
+
+    def saw(self, name: str) -> None:
+        self._seen[name] = time.monotonic()
+
+    def recent(self, name: str) -> bool:
+        seen = self._seen.get(name)
+        return seen is not None and time.monotonic() - seen < self.window
+
+    def reset(self) -> None:
+        self._seen.clear()
+
+    def forget(self, name: str) -> None:
+        self._seen.pop(name, None)
+
+
 class DropLog:
     """Counts drops by reason; writes one line per ``every`` seconds at most, with the counts."""
 
@@ -101,9 +144,12 @@ class DropLog:
 
 
 class Pipeline:
-    def __init__(self, registry: Registry, tenants: TenantCache, metrics: Metrics) -> None:
+    def __init__(
+        self, registry: Registry, tenants: TenantCache, freshness: Freshness, metrics: Metrics
+    ) -> None:
         self._registry = registry
         self._tenants = tenants
+        self._freshness = freshness
         self._metrics = metrics
         self._drops = DropLog(metrics)
         self._received: dict[str, Counter] = {}  # event name -> its labelled child
@@ -123,6 +169,7 @@ class Pipeline:
             self._drops.drop("unknown_instance", f"{event_name} of instance {envelope.instance}")
             return None
         self._received_counter(event_name).inc()
+        self._freshness.saw(envelope.instance)
         event = Event(event_name, envelope.instance, tenant, envelope.data, payload)
         await self._registry.dispatch(event)
         return event

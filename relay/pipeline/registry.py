@@ -11,7 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
-from relay.pipeline.models import Event, StatusIntent
+from relay.pipeline.models import Event
+from relay.store.models import StatusIntent
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ class EventContext(Protocol):
 
     def submit_status(self, instance: str, intent: StatusIntent) -> None:
         """Queue a status write, in arrival order, coalesced under load."""
+
+    def instance_gone(self, instance: str, reason: str) -> None:
+        """Evolution removed the instance by itself: delete its row, tell its tenant."""
 
     async def publish(self, event: Event) -> None:
         """Re-emit the event to its tenant's room."""

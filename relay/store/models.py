@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -65,6 +66,53 @@ class StatusChange(BaseModel):
     previous_status: Status | None
     reason: str | None
     at: datetime
+    qrcode: QrCode | None = None  # the row's QR after the change (sent with SCAN_QR_CODE)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusIntent:
+    """The state an instance should be written in, as an event, a reconciliation or a
+    management call decided it.
+
+    ``qrcode`` replaces the stored QR; ``clear_qrcode`` removes it; ``wuid`` and
+    ``profile_name`` are kept when None. Intents are full targets, so the newest of two with the
+    same status carries everything the older one meant (see :meth:`merged_after`).
+    """
+
+    status: Status
+    reason: str
+    qrcode: QrCode | None = None
+    clear_qrcode: bool = False
+    wuid: str | None = None
+    profile_name: str | None = None
+
+    def merged_after(self, older: StatusIntent) -> StatusIntent:
+        """This intent, replacing ``older`` (same status) in a queue: the latest QR wins."""
+        return replace(
+            self,
+            wuid=self.wuid or older.wuid,
+            profile_name=self.profile_name or older.profile_name,
+        )
+
+    def changes(self, row: Instance) -> bool:
+        """Whether writing this intent would change ``row`` at all."""
+        if row.status is not self.status:
+            return True
+        if self.qrcode is not None:
+            return self.qrcode != row.qrcode
+        if self.clear_qrcode and row.qrcode is not None:
+            return True
+        return bool(
+            (self.wuid and self.wuid != row.wuid)
+            or (self.profile_name and self.profile_name != row.profile_name)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """The instance is gone upstream: its row (and history) are deleted, in queue order."""
+
+    reason: str
 
 
 class AuditEntry(BaseModel):

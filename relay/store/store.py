@@ -52,7 +52,16 @@ _UPDATE_STATUS: Final = f"""
         RETURNING at
     )
     SELECT upd.*, hist.at AS h_at FROM upd LEFT JOIN hist ON true"""
-_UNAVAILABLE: Final = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# Everything that means "the database cannot serve us right now", as opposed to a bug in a
+# query: refused or broken connections, a server shutting down or starting up (57P03), a backend
+# terminated by an administrator (57P01), a crash-restart (57P02), or no free connection slot.
+_UNAVAILABLE: Final = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -133,7 +142,7 @@ class Store:
             async with self._conn() as conn:
                 return bool(await conn.fetchval("SELECT 1", timeout=2))
         except (DatabaseUnavailable, TimeoutError, asyncpg.PostgresError):
-            return False
+            return False  # /readyz: any failure to answer means "not ready"
 
     # -- instances -------------------------------------------------------------------------
 
@@ -184,12 +193,6 @@ class Store:
             )
         return [_instance(row) for row in rows]
 
-    async def instance_tenants(self) -> dict[str, str]:
-        """name -> tenant, for the event pipeline's cache."""
-        async with self._conn() as conn:
-            rows = await conn.fetch("SELECT name, tenant_id FROM instances")
-        return {row["name"]: row["tenant_id"] for row in rows}
-
     async def update_status(
         self,
         name: str,
@@ -217,18 +220,20 @@ class Store:
         if row is None:
             return None
         fields = dict(row)
+        changed_at, previous = fields.pop("h_at"), fields.pop("old_status")
+        instance = Instance.model_validate(fields)
         change = None
-        if fields.pop("h_at") is not None:
+        if changed_at is not None:
             change = StatusChange(
                 instance_name=name,
-                tenant_id=fields["tenant_id"],
+                tenant_id=instance.tenant_id,
                 status=status,
-                previous_status=Status(fields["old_status"]),
+                previous_status=Status(previous),
                 reason=reason,
-                at=row["h_at"],
+                at=changed_at,
+                qrcode=instance.qrcode,
             )
-        del fields["old_status"]
-        return StatusUpdate(Instance.model_validate(fields), change)
+        return StatusUpdate(instance, change)
 
     async def set_websocket(
         self, name: str, enabled: bool, events: Sequence[str]

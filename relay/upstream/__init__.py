@@ -4,7 +4,7 @@ Data arrives from Evolution and leaves to ``relay.pipeline`` (events) and to the
 (reconciliation corrections).
 """
 
-from relay.upstream.backoff import Backoff
+from relay.backoff import Backoff
 from relay.upstream.reconcile import Reconciler
 from relay.upstream.subscription import Subscription
 

@@ -1,9 +1,14 @@
 """``Reconciler``: correct stored statuses from Evolution's live ``connectionState``.
 
 Run after every (re)subscription of an instance and, for every instance, every
-``RELAY_RECONCILE_INTERVAL`` seconds. At most ``concurrency`` reads are in flight. An instance
-recorded here but gone upstream (404) becomes FAILED "missing upstream"; it is never deleted.
-The decision itself is a business rule: :func:`handlers.status.intent_for_state`.
+``RELAY_RECONCILE_INTERVAL`` seconds. At most ``concurrency`` reads are in flight. The decision
+itself is a business rule, injected as ``rule`` (``handlers.status.intent_for_state``).
+
+The event stream outranks the read API: during Baileys' reconnect loop Evolution emits
+``connecting`` many times a second while ``connectionState`` reads ``close`` (docs/upstream.md
+§12). So an instance with a live event in the last ``Freshness.window`` seconds over the current
+upstream connection is left as the events say. A reconciliation requested at (re)subscription
+waits ``settle`` seconds first, so that a looping instance has had the chance to show it.
 
 A read that races an event is dropped: if an event for the instance was queued while the
 read was in flight (``StatusWriter.generation`` moved), the event is newer than the read. The
@@ -17,15 +22,16 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from handlers.status import intent_for_state
-from relay.errors import RelayError, UpstreamInstanceNotFound
+from relay.errors import DatabaseUnavailable, RelayError, UpstreamInstanceNotFound
 from relay.evolution.client import EvolutionClient
-from relay.pipeline import StatusWriter
-from relay.store import Store
+from relay.store import Instance, StatusIntent, Store
+from relay.store.writer import StatusWriter
 
 log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+# (live connectionState or None for a 404, the stored row) -> the correction, or None
+StateRule = Callable[[str | None, Instance], StatusIntent | None]
 
 
 class Reconciler:
@@ -34,19 +40,24 @@ class Reconciler:
         evolution: EvolutionClient,
         store: Store,
         writer: StatusWriter,
+        *,
+        rule: StateRule,
+        recent: Callable[[str], bool],
         names: Callable[[], list[str]],
         spawn: Spawn,
-        *,
         concurrency: int = 16,
+        settle: float = 1.0,
     ) -> None:
         self._evolution = evolution
         self._store = store
         self._writer = writer
+        self._rule = rule
+        self._recent = recent
         self._names = names
         self._spawn = spawn
+        self._settle = settle
         self._limit = asyncio.Semaphore(concurrency)
         self._queued: set[str] = set()
-        self.corrections = 0
 
     def request(self, name: str) -> None:
         """Reconcile ``name`` soon; a request already waiting for its turn covers this one."""
@@ -71,6 +82,7 @@ class Reconciler:
             log.info("periodic reconciliation corrected %d instance(s)", corrected)
 
     async def _queued_one(self, name: str) -> None:
+        await asyncio.sleep(self._settle)
         async with self._limit:
             self._queued.discard(name)
             await self._reconcile(name)
@@ -80,6 +92,8 @@ class Reconciler:
             return await self._reconcile(name)
 
     async def _reconcile(self, name: str) -> bool:
+        if self._recent(name):
+            return False  # the event stream spoke recently: it is the truth
         generation = self._writer.generation(name)
         try:
             state: str | None = (await self._evolution.connection_state(name)).state
@@ -90,10 +104,14 @@ class Reconciler:
             return False
         # Compare with the row only once the writes queued for it have landed.
         await self._writer.settled(name)
-        current = await self._store.get_instance(name)
-        if current is None or self._writer.generation(name) != generation:
+        try:
+            current = self._writer.row(name) or await self._store.get_instance(name)
+        except DatabaseUnavailable:
+            log.warning("cannot reconcile instance %s: database unavailable", name)
+            return False
+        if current is None or self._writer.generation(name) != generation or self._recent(name):
             return False  # deleted meanwhile, or an event newer than this read arrived
-        intent = intent_for_state(state, current)
+        intent = self._rule(state, current)
         if intent is None:
             return False
         log.info(
@@ -101,5 +119,4 @@ class Reconciler:
             name, current.tenant_id, state or "404", current.status, intent.status,
         )  # fmt: skip
         self._writer.submit(name, intent, from_event=False)
-        self.corrections += 1
         return True

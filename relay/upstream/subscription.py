@@ -7,11 +7,19 @@
 - ``global``: the root namespace only (``WEBSOCKET_GLOBAL_EVENTS=true``); events are kept
   only for recorded instances, by ``payload.instance`` (the pipeline's tenant lookup).
 
-A dropped connection is reconnected with the same backoff, then every namespace is joined
-again. ``on_subscribed(name)`` is called after each (re)subscription of an instance, and
+A dropped connection is reconnected with a backoff capped at ``reconnect_cap`` (2 s), so that
+the relay is back within seconds of Evolution answering again (a restart takes 9–13 s before
+it answers, docs/upstream.md §12); then every namespace is joined again with fresh backoffs.
+``on_subscribed(name)`` is called after each (re)subscription of an instance, and
 ``on_subscribed(None)`` after each (re)connection of the root namespace, so that the relay
 reconciles what it may have missed (the first event after an Evolution restart creates the
-namespace and is never received).
+namespace and is never received). ``on_state(up)`` is called once per change between up and
+down, and the log says so once per change, not once per retry.
+
+:meth:`Subscription.hurry` is for an instance that is about to emit its first events (a
+``connect`` or ``restart`` call is under way): its namespace is retried every ``HURRY_EVERY``
+seconds for ``HURRY_WINDOW`` seconds, so that its first QR, about a second after the namespace
+comes to exist, is not missed.
 """
 
 from __future__ import annotations
@@ -21,17 +29,20 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
+from relay.backoff import Backoff
 from relay.metrics import Metrics
-from relay.upstream.backoff import Backoff
 from relay.upstream.socket import ROOT, UpstreamSocket
 
 log = logging.getLogger(__name__)
 
 Feed = Callable[[str, Any], Awaitable[object]]
 OnSubscribed = Callable[[str | None], None]
+OnState = Callable[[bool], None]
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
 CONNECT_TIMEOUT = 10.0
+HURRY_EVERY = 0.15
+HURRY_WINDOW = 5.0
 
 
 class Subscription:
@@ -43,14 +54,20 @@ class Subscription:
         *,
         feed: Feed,
         on_subscribed: OnSubscribed,
+        on_state: OnState,
         spawn: Spawn,
         metrics: Metrics,
-        first_delay: float = 0.5,
+        first_delay: float = 0.25,
         max_delay: float = 30.0,
+        reconnect_cap: float = 2.0,
     ) -> None:
         self.mode = mode
         self._feed = feed
         self._on_subscribed = on_subscribed
+        self._on_state = on_state
+        self._reconnect_cap = reconnect_cap
+        self._up: bool | None = None
+        self._hurried: dict[str, float] = {}  # namespace -> until (loop time)
         self._spawn = spawn
         self._metrics = metrics
         self._first_delay = first_delay
@@ -78,10 +95,23 @@ class Subscription:
         if self._socket.connected:
             self._spawn(self._join("/" + name), f"upstream-join-{name}")
 
+    def hurry(self, name: str) -> None:
+        """The instance is about to emit its first events: join its namespace quickly."""
+        namespace = "/" + name
+        if self.mode == "global" or name not in self._wanted or namespace in self._joined:
+            return
+        self._hurried[namespace] = asyncio.get_running_loop().time() + HURRY_WINDOW
+        retry = self._retrying.pop(namespace, None)
+        if retry is not None:
+            retry.cancel()
+        if self._socket.connected:
+            self._spawn(self._join(namespace), f"upstream-join-{name}")
+
     def unsubscribe(self, name: str) -> None:
         self._wanted.discard(name)
         namespace = "/" + name
         self._backoff.pop(namespace, None)
+        self._hurried.pop(namespace, None)
         retry = self._retrying.pop(namespace, None)
         if retry is not None:
             retry.cancel()
@@ -92,22 +122,29 @@ class Subscription:
 
     async def run(self) -> None:
         """Connect, and reconnect whenever the connection drops, until cancelled."""
-        backoff = Backoff(self._first_delay, self._max_delay)
+        backoff = Backoff(self._first_delay, self._reconnect_cap)
         while True:
             try:
                 await self._socket.connect(CONNECT_TIMEOUT)
             except ConnectionError as exc:
                 delay = backoff.next()
-                log.warning("evolution socket.io unreachable (%s); retrying in %.1f s", exc, delay)
+                if self._up is not False:
+                    log.warning(
+                        "evolution socket.io unreachable (%s); retrying every %.1f s or less "
+                        "until it answers", exc, self._reconnect_cap,
+                    )  # fmt: skip
+                self._set_state(up=False)
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
+            self._backoff.clear()  # every namespace starts its retries afresh
             log.info(
                 "evolution socket.io connected (%s mode, %d instances)",
                 self.mode,
                 len(self._wanted),
             )
             self.up.set()
+            self._set_state(up=True)
             self._on_subscribed(None)
             for name in sorted(self._wanted):
                 await self._join("/" + name)
@@ -115,9 +152,15 @@ class Subscription:
             self.up.clear()
             self._joined.clear()
             self._metrics.upstream_namespaces.set(0)
-            delay = backoff.next()
-            log.warning("evolution socket.io connection lost; reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+            log.warning("evolution socket.io connection lost; reconnecting")
+            self._set_state(up=False)
+            await asyncio.sleep(backoff.next())
+
+    def _set_state(self, *, up: bool) -> None:
+        if self._up is up:
+            return
+        self._up = up
+        self._on_state(up)
 
     async def close(self) -> None:
         for task in self._retrying.values():
@@ -139,6 +182,7 @@ class Subscription:
             return
         self._joined.add(namespace)
         self._backoff.pop(namespace, None)
+        self._hurried.pop(namespace, None)
         self._metrics.upstream_namespaces.set(len(self._joined))
         log.debug("subscribed to instance %s", namespace[1:])
         self._on_subscribed(namespace[1:])
@@ -148,6 +192,12 @@ class Subscription:
             return
         backoff = self._backoff.setdefault(namespace, Backoff(self._first_delay, self._max_delay))
         delay = backoff.next()
+        until = self._hurried.get(namespace)
+        if until is not None:
+            if asyncio.get_running_loop().time() < until:
+                delay = HURRY_EVERY
+            else:
+                del self._hurried[namespace]
         log_at = logging.INFO if backoff.attempts == 1 else logging.DEBUG
         log.log(
             log_at, "namespace of instance %s refused (%s); retrying in %.1f s",
@@ -184,5 +234,6 @@ class Subscription:
         try:
             await asyncio.sleep(delay)
         finally:
-            self._retrying.pop(namespace, None)
+            if self._retrying.get(namespace) is asyncio.current_task():
+                del self._retrying[namespace]
         await self._join(namespace)

@@ -26,7 +26,7 @@ from relay.evolution.names import REQUIRED_EVENTS
 from relay.simulator import Call, Fault, SimConfig, Simulator
 from relay.simulator.state import Instance as SimInstance
 from relay.store import Store
-from relay.store.models import AuditEntry, Instance, Status, StatusChange
+from relay.store.models import AuditEntry, Instance, Status
 
 SIM_KEY = "sim-global-apikey-for-tests"
 BASE = "/api/instance-management"
@@ -55,24 +55,21 @@ class RecordingLive:
     inner: LiveEvents
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    async def status_changed(self, change: StatusChange) -> None:
-        self.calls.append(("status_changed", change))
-        await self.inner.status_changed(change)
+    # What changes the live side's state; generation/connecting/creating/deleting are hints.
+    OUTCOMES = ("apply_status", "instance_added", "instance_updated", "instance_removed")
 
-    async def instance_added(self, instance: Instance) -> None:
-        self.calls.append(("instance_added", instance))
-        await self.inner.instance_added(instance)
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
 
-    async def instance_updated(self, instance: Instance) -> None:
-        self.calls.append(("instance_updated", instance))
-        await self.inner.instance_updated(instance)
+        def record(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args[1] if name == "apply_status" else args[0]))
+            return target(*args, **kwargs)
 
-    async def instance_removed(self, instance: Instance) -> None:
-        self.calls.append(("instance_removed", instance))
-        await self.inner.instance_removed(instance)
+        return record
 
     def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
+        """The calls that changed something, in order."""
+        return [name for name, _ in self.calls if name in self.OUTCOMES]
 
 
 @dataclass

@@ -21,8 +21,10 @@ async def test_logout_stops_on_evolution_and_in_the_database(api: Api) -> None:
     ]
     row = await api.store.get_instance("inst1")
     assert row is not None and row.status is Status.STOPPED
-    changes = [arg for name, arg in api.live.calls if name == "status_changed"]
-    assert [(c.previous_status, c.status) for c in changes] == [(Status.WORKING, Status.STOPPED)]
+    intents = [arg for name, arg in api.live.calls if name == "apply_status"]
+    assert [i.status for i in intents] == [Status.STOPPED]
+    (change, *_) = await api.store.status_history("inst1")
+    assert (change.previous_status, change.status) == (Status.WORKING, Status.STOPPED)
 
 
 async def test_logout_of_a_closed_instance_is_already_done(api: Api) -> None:
@@ -69,7 +71,7 @@ async def test_restart_asks_for_a_new_qr(api: Api) -> None:
     assert api.sim.instance("inst1").state == "connecting"
     row = await api.store.get_instance("inst1")
     assert row is not None and row.status is Status.SCAN_QR_CODE
-    assert api.live.names() == ["status_changed"]
+    assert api.live.names() == ["apply_status"]
 
 
 async def test_restart_of_a_closed_instance_connects_it(api: Api) -> None:
@@ -87,10 +89,11 @@ async def test_websocket_set_merges_the_required_events(api: Api) -> None:
     reply = await api.call("POST", "websocket/inst1", json_body=body)
     assert reply.status == 200
     effective = ["MESSAGES_UPSERT", "CALL", *REQUIRED_EVENTS]
+    setting = {"enabled": True, "events": effective}
     assert reply.body == {
         "success": True,
         "message": "WebSocket configurado com sucesso",
-        "websocket": {"enabled": True, "events": effective},
+        "websocket": {**setting, "evolution": setting},
     }
     stored = api.sim.instance("inst1").websocket
     assert stored is not None and stored.events == effective
@@ -99,7 +102,24 @@ async def test_websocket_set_merges_the_required_events(api: Api) -> None:
     assert api.live.names() == ["instance_updated"]
     got = await api.call("GET", "websocket/inst1")
     assert got.status == 200
-    assert got.body == {"success": True, "websocket": {"enabled": True, "events": effective}}
+    assert got.body == {"success": True, "websocket": {**setting, "evolution": setting}}
+
+
+async def test_websocket_disabled_keeps_status_events_on_evolution(api: Api) -> None:
+    """enabled:false must not silence Evolution: statuses come from its two events."""
+    await api.seed("inst1")
+    body = {"enabled": False, "events": ["MESSAGES_UPSERT"]}
+    reply = await api.call("POST", "websocket/inst1", json_body=body)
+    assert reply.status == 200
+    caller = {"enabled": False, "events": ["MESSAGES_UPSERT", *REQUIRED_EVENTS]}
+    in_force = {"enabled": True, "events": list(REQUIRED_EVENTS)}
+    assert reply.body["websocket"] == {**caller, "evolution": in_force}
+    stored = api.sim.instance("inst1").websocket
+    assert stored is not None and stored.enabled and stored.events == list(REQUIRED_EVENTS)
+    row = await api.store.get_instance("inst1")
+    assert row is not None and not row.websocket_enabled
+    got = await api.call("GET", "websocket/inst1")
+    assert got.body == {"success": True, "websocket": {**caller, "evolution": in_force}}
 
 
 async def test_websocket_get_is_null_when_never_set(api: Api) -> None:
@@ -198,7 +218,7 @@ async def test_connect_of_an_open_instance_changes_nothing(api: Api) -> None:
     assert reply.status == 200
     assert reply.body["message"] == "A instância já está conectada"
     assert reply.body["instance"]["status"] == "WORKING"
-    assert api.live.calls == []
+    assert api.live.names() == []
 
 
 async def test_webhook_set_and_get_never_echo_header_values(api: Api) -> None:

@@ -58,7 +58,7 @@ async def test_a_failing_evolution_changes_nothing(
     assert (reply.status, reply.body["code"]) == (status, code), reply.body
     assert reply.body["success"] is False
     assert await _snapshot(api) == before
-    assert api.live.calls == []
+    assert api.live.names() == []
     (entry,) = await api.audit()
     assert (entry.action, entry.outcome, entry.instance_name) == (
         route.path.split("/")[0].replace("websocket", "websocket.set")
@@ -85,7 +85,7 @@ async def test_create_failing_on_evolution_records_nothing(api: Api) -> None:
     reply = await api.call("POST", "instances", json_body={"instanceName": "fresh"})
     assert reply.status == 502
     assert await api.store.get_instance("fresh") is None
-    assert api.live.calls == []
+    assert api.live.names() == []
     (entry,) = await api.audit()
     assert (entry.action, entry.outcome, entry.upstream_status) == ("create", "failure", 500)
 

@@ -85,7 +85,7 @@ async def test_readyz_follows_the_database_and_the_upstream(
             assert asyncio.get_running_loop().time() < deadline, found
             await asyncio.sleep(0.05)
 
-    await settles_to((200, {"database": True, "upstream": True}))
+    await settles_to((200, {"tasks": True, "database": True, "upstream": True}))
 
     admin = await asyncpg.connect(pg_root_dsn)
     try:
@@ -93,9 +93,9 @@ async def test_readyz_follows_the_database_and_the_upstream(
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
         )
-        assert await readiness() == (503, {"database": False, "upstream": True})
+        assert await readiness() == (503, {"tasks": True, "database": False, "upstream": True})
         await admin.execute(f"ALTER ROLE {role} LOGIN")
-        await settles_to((200, {"database": True, "upstream": True}))
+        await settles_to((200, {"tasks": True, "database": True, "upstream": True}))
     finally:
         await admin.close()
 
@@ -108,5 +108,5 @@ async def test_readyz_is_503_while_evolution_is_unreachable(
     assert response.status == 503
     assert await response.json() == {
         "ready": False,
-        "checks": {"database": True, "upstream": False},
+        "checks": {"tasks": True, "database": True, "upstream": False},
     }

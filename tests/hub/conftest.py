@@ -36,6 +36,9 @@ class Relay:
         return await self.store.create_instance(tenant, name, status=status, reason="test")
 
 
+UNNUMBERED = frozenset({"instances.snapshot", "upstream.status"})
+
+
 @dataclass
 class Recorder:
     """A connected client's received events, in arrival order, with waits that have deadlines."""
@@ -53,7 +56,8 @@ class Recorder:
         return [data for event, data in self.events if event == name]
 
     def live(self) -> list[tuple[str, Any]]:
-        return [(name, data) for name, data in self.events if name != "instances.snapshot"]
+        """The tenant's numbered events: not the snapshot, not ``upstream.status``."""
+        return [(name, data) for name, data in self.events if name not in UNNUMBERED]
 
     async def wait(self, predicate: Callable[[Recorder], bool], what: str) -> None:
         loop = asyncio.get_running_loop()

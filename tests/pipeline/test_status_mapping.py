@@ -26,13 +26,6 @@ QR = {"qrcode": {"instance": "x", "pairingCode": None, "code": "2@abc", "base64"
         (CU, {"state": "close", "statusReason": 402}, Status.FAILED, "closed (402)"),
         (CU, {"state": "close", "statusReason": 406}, Status.FAILED, "closed (406)"),
         ("logout.instance", None, Status.STOPPED, "logout"),
-        ("remove.instance", None, Status.FAILED, "removed upstream"),
-        (
-            "instance.delete",
-            {"instanceName": "x", "instanceId": "i"},
-            Status.FAILED,
-            "removed upstream",
-        ),
     ],
 )
 def test_event_rows(event: str, data: Any, status: Status, reason: str) -> None:

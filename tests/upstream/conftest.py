@@ -1,8 +1,9 @@
 """Fixtures for the live side: the simulator as a real upstream, real Postgres, a recording hub.
 
 ``live_env(...)`` starts a simulator with the given presets, records instances in the store
-for their tenants, and starts :class:`relay.live.Live` against both with a :class:`RecordingHub`
-in place of ``relay.hub.Hub`` (same interface). Everything is closed at teardown.
+for their tenants, and starts :class:`relay.tracker.InstanceTracker` against both with a
+:class:`RecordingHub` in place of ``relay.hub.Hub`` (same interface). Everything is closed at
+teardown.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+import handlers.events
+import handlers.status
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
-from relay.live import Live
 from relay.metrics import Metrics
 from relay.simulator import PresetInstance, SimConfig, Simulator
-from relay.store import Status, StatusChange, Store
+from relay.store import Instance, Status, StatusChange, Store
 from relay.tasks import Tasks
+from relay.tracker import InstanceTracker
 from tests.support import eventually, fast_sim_config
 
 KEY = "upstream-test-key"
@@ -49,6 +53,7 @@ class RecordingHub:
     published: list[Published] = field(default_factory=list)
     changes: list[StatusChange] = field(default_factory=list)
     seqs: dict[str, int] = field(default_factory=dict)
+    upstream: list[tuple[str, str]] = field(default_factory=list)  # (server, state)
 
     async def publish(
         self, tenant_id: str, instance_name: str, event: str, payload: dict[str, Any]
@@ -72,6 +77,17 @@ class RecordingHub:
             change.tenant_id, change.instance_name, "instance.status", payload
         )
 
+    async def instance_added(self, instance: Instance) -> int:
+        payload = {"instance": {"instanceName": instance.name, "tenantId": instance.tenant_id}}
+        return await self.publish(instance.tenant_id, instance.name, "instance.added", payload)
+
+    async def instance_removed(self, instance: Instance, reason: str) -> int:
+        payload = {"instanceName": instance.name, "tenantId": instance.tenant_id, "reason": reason}
+        return await self.publish(instance.tenant_id, instance.name, "instance.removed", payload)
+
+    def upstream_status(self, server: str, state: str, since: datetime) -> None:
+        self.upstream.append((server, state))
+
     def events(self, instance: str, event: str | None = None) -> list[Published]:
         return [
             p
@@ -85,7 +101,7 @@ class LiveEnv:
     sim: Simulator
     store: Store
     hub: RecordingHub
-    live: Live
+    live: InstanceTracker
     metrics: Metrics
     evolution: EvolutionClient
 
@@ -112,7 +128,7 @@ MakeLive = Callable[..., Awaitable[LiveEnv]]
 
 @pytest.fixture
 async def live_env(store: Store, make_settings: Callable[..., Settings]) -> AsyncIterator[MakeLive]:
-    opened: list[tuple[Simulator, Tasks, Live, EvolutionClient]] = []
+    opened: list[tuple[Simulator, Tasks, InstanceTracker, EvolutionClient]] = []
 
     async def make(
         presets: list[PresetInstance],
@@ -122,6 +138,7 @@ async def live_env(store: Store, make_settings: Callable[..., Settings]) -> Asyn
         config: dict[str, Any] | None = None,
         initial: Status = Status.STOPPED,
         reconcile_interval: float = 300.0,
+        settle: float = 0.05,
         start: bool = True,
     ) -> LiveEnv:
         sim = Simulator(fast_config(presets=presets, **(config or {})))
@@ -139,8 +156,14 @@ async def live_env(store: Store, make_settings: Callable[..., Settings]) -> Asyn
         )
         evolution = EvolutionClient(url, settings.evolution_apikey, 5.0)  # type: ignore[arg-type]
         await evolution.start()
-        hub, metrics, tasks = RecordingHub(), Metrics(), Tasks()
-        live = Live(settings, store, evolution, hub, metrics, tasks, first_retry_delay=0.05)
+        hub, metrics = RecordingHub(), Metrics()
+        tasks = Tasks(metrics)
+        live = InstanceTracker(
+            settings.evolution_server(), store, evolution, hub, metrics, tasks,
+            registrations=(handlers.status.register, handlers.events.register),
+            state_rule=handlers.status.intent_for_state,
+            reconcile_interval=reconcile_interval, first_retry_delay=0.05, settle=settle,
+        )  # fmt: skip
         opened.append((sim, tasks, live, evolution))
         if start:
             await live.start()

@@ -61,12 +61,16 @@ async def test_qr_limit_refused_is_stopped(live_env: MakeLive) -> None:
     assert any("qrcode" not in p.payload["data"] for p in qr_events)
 
 
-async def test_upstream_removal_marks_failed(live_env: MakeLive) -> None:
+async def test_removal_on_evolution_removes_the_instance(live_env: MakeLive) -> None:
+    """Deleted behind the relay's back: the row goes and the tenant hears instance.removed."""
     env = await live_env([PresetInstance("r1", state="open")], {"r1": "t"})
     await eventually(_row_in(env, "r1", Status.WORKING))
     await env.evolution.delete("r1")
-    row = await eventually(_row_in(env, "r1", Status.FAILED))
-    assert row.status_reason == "removed upstream"
+    await eventually(lambda: env.hub.events("r1", "instance.removed"))
+    assert await env.store.get_instance("r1") is None
+    removed = env.hub.events("r1", "instance.removed")
+    assert [p.payload["reason"] for p in removed] == ["removed upstream"]
+    assert [c.status for c in env.hub.changes if c.instance_name == "r1"][-1:] != [Status.FAILED]
 
 
 def _row_in(env: object, name: str, status: Status, reason_prefix: str = ""):  # type: ignore[no-untyped-def]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from relay.metrics import Metrics
-from relay.pipeline import StatusIntent, StatusWriter
-from relay.store import QrCode, Status, StatusChange, Store
+from relay.store.writer import StatusWriter
+from relay.store import QrCode, Status, StatusChange, StatusIntent, Store
 
 
 async def test_flood_is_coalesced_and_final_state_kept(store: Store) -> None:
