@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from relay.metrics import Metrics
-from relay.store.writer import StatusWriter
 from relay.store import QrCode, Status, StatusChange, StatusIntent, Store
+from relay.store.writer import StatusWriter
 
 
 async def test_flood_is_coalesced_and_final_state_kept(store: Store) -> None:
