@@ -228,7 +228,7 @@ class Simulator:
         await self.machine.start_loop(instance, rate)
         return instance
 
-    def stop_loop(self, name: str) -> Instance:
+    async def stop_loop(self, name: str) -> Instance:
         """WhatsApp is reachable again: the loop of ``name`` (or of its deleted zombie) stops
         and the instance stays ``close``, with no event."""
         instance = self.store.get(name)

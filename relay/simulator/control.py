@@ -160,7 +160,7 @@ async def start_loop(request: web.Request) -> web.Response:
 @routes.delete("/_sim/loop/{name}")
 async def stop_loop(request: web.Request) -> web.Response:
     try:
-        instance = sim(request).stop_loop(request.match_info["name"])
+        instance = await sim(request).stop_loop(request.match_info["name"])
     except SimulatorError as exc:
         return _refused(exc)
     return web.json_response({"instance": instance.name, "looping": False})

@@ -156,5 +156,5 @@ async def test_preset_starts_looping(make_sim: MakeSim, listen: Listen) -> None:
     await running.sim.start_loop("o")
     assert await state_of(running, "o") == ("close", "close")
     await eventually(lambda: len(connecting_of(listener, "o")) >= 3)
-    running.sim.stop_loop("l")
+    await running.sim.stop_loop("l")
     assert [loop["instance"] for loop in running.sim.loops()] == ["o"]
