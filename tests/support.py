@@ -14,9 +14,13 @@ import pytest
 from relay.simulator import SimConfig
 
 # Simulator timings shrunk so that a whole pairing lifecycle takes well under a second.
+# connect_wait 0: a connect on a closed instance answers {"count": 0} at once, as before.
 FAST_TIMINGS: dict[str, float] = {
     "qr_interval": 0.05,
     "first_qr_delay": 0.01,
+    "qr_first_ttl": 0.05,
+    "connect_wait": 0.0,
+    "restart_delay": 0.0,
     "reconnect_delay": 0.02,
     "logout_delay": 0.01,
     "delete_delay": 0.3,

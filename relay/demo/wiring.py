@@ -144,7 +144,10 @@ def simulator_config(qr_interval: float) -> SimConfig:
         for seed in SEED
     ]
     # A high QR limit: the demo's pairing instance keeps rotating QRs for as long as it runs.
-    return SimConfig(presets=presets, qr_interval=qr_interval, qr_limit=100_000)
+    # The first QR rotates like the others (not after Baileys' 60 s), so the panel shows it.
+    return SimConfig(
+        presets=presets, qr_interval=qr_interval, qr_first_ttl=qr_interval, qr_limit=100_000
+    )
 
 
 async def record_seed(store: Store) -> None:

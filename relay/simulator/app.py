@@ -6,14 +6,18 @@
     await sim.scan("inst1")
     await sim.stop()
 
-:meth:`Simulator.restart` is what restarting the Evolution process does: the "database"
-(instances, tokens, websocket/webhook rows, sessions) stays, the in-memory state and the
-Socket.IO namespaces are gone, and with ``autoconnect_on_restart`` every stored instance
-reconnects at once (EVOLUTION.md §8).
+:meth:`Simulator.restart` is what restarting the Evolution process does: the port refuses
+connections for ``down_for`` seconds (the real server needs 9–13 s, EVOLUTION.md §12), the
+"database" (instances, tokens, websocket/webhook rows, sessions) stays, the in-memory state
+and the Socket.IO namespaces are gone, and with ``autoconnect_on_restart`` every stored
+instance reconnects by itself (§8): with a session to ``open``, without one into a QR cycle,
+and an unreachable one back into the reconnect loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from typing import Any
@@ -46,6 +50,9 @@ class Simulator:
         self.calls = CallLog()
         self.faults = Faults()
         self._tasks = Tasks()
+        self._controls = Tasks()
+        """A restart asked over HTTP: it outlives the server it stops."""
+        self._restarting: asyncio.Task[Any] | None = None
         self.machine = Machine(self.config, self.store, self._tasks, lambda: self.server_url)
         self.load: MessageLoad | None = None
         self._runner: web.AppRunner | None = None
@@ -101,7 +108,7 @@ class Simulator:
                 await self._seed(preset)
         elif self.config.autoconnect_on_restart:
             for instance in self.store.all():
-                await self.machine.start_connecting(instance)
+                await self.machine.autoconnect(instance)
         if self.config.event_rate > 0:
             self.load = MessageLoad(self.machine, self.config.event_rate, self.config.payload_bytes)
             self._tasks.spawn(self.load.run(), "sim-message-load")
@@ -109,10 +116,18 @@ class Simulator:
         return self.base_url
 
     async def stop(self) -> None:
-        """Stop serving; the stored instances stay for a later :meth:`start`."""
+        """Stop serving; the stored instances stay for a later :meth:`start`. A restart asked
+        with ``POST /_sim/restart`` and still pending is cancelled."""
+        pending = self._restarting
+        if pending is not None and pending is not asyncio.current_task():
+            self._restarting = None
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
         if self._runner is None:
             return
         await self._tasks.close()
+        self.machine.zombies.clear()
         if self._hub is not None:
             await self._hub.close()
         await self._runner.cleanup()
@@ -129,13 +144,29 @@ class Simulator:
             len(self.machine.emitted),
         )
 
-    async def restart(self) -> str:
-        """Stop and start on the same address, like restarting the Evolution process."""
+    async def restart(self, down_for: float | None = None) -> str:
+        """Stop, refuse connections for ``down_for`` seconds (default
+        ``SimConfig.restart_delay``), then listen again on the same address."""
         if self._bound is None:
             raise RuntimeError("simulator never started")
         host, port = self._bound
+        down = self.config.restart_delay if down_for is None else down_for
         await self.stop()
+        log.info("Evolution simulator down for %.2f s", down)
+        if down > 0:
+            await asyncio.sleep(down)
         return await self.start(host, port)
+
+    @property
+    def restarting(self) -> bool:
+        """Whether a :meth:`restart_soon` is under way."""
+        return self._restarting is not None and not self._restarting.done()
+
+    def restart_soon(self, down_for: float | None = None) -> None:
+        """:meth:`restart` in the background (``POST /_sim/restart`` answers first)."""
+        if self.restarting:
+            raise SimulatorError("a restart is already under way")
+        self._restarting = self._controls.spawn(self.restart(down_for), "sim-restart")
 
     async def _seed(self, preset: PresetInstance) -> None:
         instance = Instance(
@@ -148,7 +179,13 @@ class Simulator:
             events = stored_events(preset.websocket_enabled, list(preset.websocket_events))
             instance.websocket = EventRow(instance.id, preset.websocket_enabled, events)
         self.store.add(instance)
-        if preset.state == "open":
+        if preset.looping:
+            if preset.state == "open":
+                instance.has_session = True
+                instance.wuid = preset.wuid or random_wuid()
+                instance.profile_name = preset.profile_name
+            await self.machine.start_loop(instance, self.config.loop_rate)
+        elif preset.state == "open":
             await self.machine.become_open(
                 instance, preset.wuid or random_wuid(), preset.profile_name
             )
@@ -180,6 +217,38 @@ class Simulator:
             raise SimulatorError(f"instance {name!r} is already closed")
         await self.machine.drop(instance, code)
         return instance
+
+    async def start_loop(self, name: str, rate: float | None = None) -> Instance:
+        """WhatsApp becomes unreachable for ``name``: Baileys' reconnect loop at ``rate``
+        ``connecting`` events per second (default ``SimConfig.loop_rate``), state ``close``."""
+        rate = self.config.loop_rate if rate is None else rate
+        if rate <= 0:
+            raise SimulatorError(f"loop rate must be positive, got {rate}", status=400)
+        instance = self.instance(name)
+        await self.machine.start_loop(instance, rate)
+        return instance
+
+    async def stop_loop(self, name: str) -> Instance:
+        """WhatsApp is reachable again: the loop of ``name`` (or of its deleted zombie) stops
+        and the instance stays ``close``, with no event."""
+        instance = self.store.get(name)
+        if instance is None:
+            zombies = [z for z in self.machine.zombies if z.name == name]
+            if not zombies:
+                raise SimulatorError(f"no instance or zombie loop {name!r}", status=404)
+            instance = zombies[-1]
+        self.machine.stop_loop(instance)
+        return instance
+
+    def loops(self) -> list[dict[str, Any]]:
+        """Running reconnect loops: ``{"instance", "rate", "zombie"}`` each."""
+        live = [(i, False) for i in self.store.all() if i.looping]
+        found = live + [(z, True) for z in self.machine.zombies]
+        return [
+            {"instance": i.name, "rate": i.loop_rate, "zombie": zombie}
+            for i, zombie in found
+            if i.loop_task is not None and not i.loop_task.done()
+        ]
 
     async def emit(self, name: str, event: str, data: Any) -> None:
         """Emit any event for an instance, routed like a real one."""

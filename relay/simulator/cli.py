@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from dataclasses import replace
 from datetime import timedelta
 from typing import cast, get_args
 
@@ -28,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run only the Evolution API 2.3.6 simulator",
         description=(
             "An Evolution API 2.3.6 stand-in (REST + Socket.IO) for frontend development, "
-            "tests and benchmarks. Test controls live under /_sim/ (scan, drop, calls, faults)."
+            "tests and benchmarks. Test controls live under /_sim/ (scan, drop, loop, restart, "
+            "calls, faults); docs/simulator.md describes them."
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
@@ -55,7 +57,65 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=float,
         default=20.0,
         metavar="S",
-        help="seconds between qrcode.updated events while pairing (default 20)",
+        help="seconds between qrcode.updated events after the first QR expired (default 20)",
+    )
+    p.add_argument(
+        "--first-qr-delay",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds from connecting to the first QR (default 1, like Baileys)",
+    )
+    p.add_argument(
+        "--qr-first-ttl",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds the first QR lives before the next one (default 60, like Baileys)",
+    )
+    p.add_argument(
+        "--qr-limit",
+        type=int,
+        default=30,
+        metavar="N",
+        help="QRs shown before the session is refused (QRCODE_LIMIT, default 30)",
+    )
+    p.add_argument(
+        "--connect-wait",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="longest a connect on a closed instance waits for the first QR (default 2)",
+    )
+    p.add_argument(
+        "--reconnect-delay",
+        type=float,
+        default=0.2,
+        metavar="S",
+        help="seconds from connecting back to open for an instance with a session (default 0.2)",
+    )
+    p.add_argument(
+        "--restart-delay",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a restart (POST /_sim/restart) stays down, refusing connections "
+        "(default 10; the real server needs 9-13 s)",
+    )
+    p.add_argument(
+        "--loop",
+        type=int,
+        default=0,
+        metavar="N",
+        help="put the first N instances (--preset ones first, then --instances) into Baileys' "
+        "reconnect loop: WhatsApp unreachable, connecting events, state close (default 0)",
+    )
+    p.add_argument(
+        "--loop-rate",
+        type=positive_float,
+        default=20.0,
+        metavar="R",
+        help="connecting events per second of a looping instance (default 20)",
     )
     p.add_argument(
         "--event-rate",
@@ -115,6 +175,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def preset_arg(text: str) -> PresetInstance:
     """``--preset loja-1:connecting[:token]``."""
     name, _, rest = text.partition(":")
@@ -127,11 +197,20 @@ def preset_arg(text: str) -> PresetInstance:
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
+    presets = [*args.preset, *load_presets(args.instances)]
+    presets = [replace(p, looping=True) if i < args.loop else p for i, p in enumerate(presets)]
     return SimConfig(
         apikey=args.apikey,
         global_events=args.global_events,
-        presets=[*args.preset, *load_presets(args.instances)],
+        presets=presets,
         qr_interval=args.qr_interval,
+        first_qr_delay=args.first_qr_delay,
+        qr_first_ttl=args.qr_first_ttl,
+        qr_limit=args.qr_limit,
+        connect_wait=args.connect_wait,
+        reconnect_delay=args.reconnect_delay,
+        restart_delay=args.restart_delay,
+        loop_rate=args.loop_rate,
         event_rate=args.event_rate,
         payload_bytes=args.payload_bytes,
         websocket_enabled=not args.websocket_disabled,

@@ -33,6 +33,9 @@ class PresetInstance:
     wuid: str | None = None
     profile_name: str | None = None
     number: str | None = None
+    looping: bool = False
+    """Start in Baileys' reconnect loop (WhatsApp unreachable) instead of ``state``; see
+    :attr:`SimConfig.loop_rate`. ``state="open"`` still means a stored session."""
 
 
 @dataclass(slots=True)
@@ -57,18 +60,31 @@ class SimConfig:
     qr_limit: int = 30
     """``QRCODE_LIMIT``."""
     qr_interval: float = 20.0
-    """Seconds between two ``qrcode.updated`` events while pairing."""
-    first_qr_delay: float = 0.2
-    """Seconds from ``connecting`` to the first QR."""
-    connect_wait: float = 0.0
-    """How long ``connect`` on a closed instance waits before answering (the real one waits 2 s
-    and, offline, still answers ``{"count": 0}``). Create with ``qrcode: true`` waits the same."""
+    """Seconds between two ``qrcode.updated`` events after the first QR expired."""
+    first_qr_delay: float = 1.0
+    """Seconds from ``connecting`` to the first QR (Baileys: about 1 s)."""
+    qr_first_ttl: float = 60.0
+    """Seconds the first QR lives before the second one (Baileys: 60 s, then ``qr_interval``)."""
+    connect_wait: float = 2.0
+    """How long ``connect`` on a closed instance waits for the first QR (the real one sleeps
+    2 s). The reply is the QR object as soon as it is ready within the wait, else
+    ``{"count": 0}``. Create with ``qrcode: true`` and restart of a pairing instance wait the
+    same way."""
     reconnect_delay: float = 0.2
     """Seconds from ``connecting`` back to ``open`` when a stored session exists."""
     logout_delay: float = 0.05
     """Seconds after the logout reply before its events (the real logout is not awaited)."""
     delete_delay: float = 1.0
     """Seconds a deleted (or failed-create) instance keeps its row (EVOLUTION.md §3.5)."""
+    restart_delay: float = 10.0
+    """Seconds :meth:`Simulator.restart` stays down (connections refused) when not told; the
+    real server answers HTTP again 9–13 s after its process starts (EVOLUTION.md §12)."""
+    loop_rate: float = 20.0
+    """``connection.update`` connecting events per second of an instance in the reconnect loop
+    (EVOLUTION.md §12: every 30–70 ms, 14–30 per second measured); spacing is jittered ±40 %."""
+    emit_settle: float = 0.02
+    """After a delete's events have been handed to the sockets, seconds the handler waits
+    before its HTTP reply, so that a client on the same host sees the events first (§12)."""
     autoconnect_on_restart: bool = True
     """At a :meth:`Simulator.restart`, every stored instance reconnects (``loadInstance``, §8).
     The first start uses the presets' states as given."""

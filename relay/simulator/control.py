@@ -8,6 +8,11 @@
 - ``GET``/``POST``/``DELETE /_sim/faults``: list / add (JSON of ``Fault``) / clear faults.
 - ``GET /_sim/namespaces``: per-instance namespaces created since the server started.
 - ``GET /_sim/events?limit=N``: the last emitted envelopes.
+- ``POST /_sim/loop/{name}?rate=20``: Baileys' reconnect loop for the instance (EVOLUTION.md
+  §12); ``DELETE /_sim/loop/{name}`` stops it (the instance stays ``close``, no event).
+  ``GET /_sim/loops``: the running loops, zombies of deleted instances included.
+- ``POST /_sim/restart?down=S``: answers 202, then restarts the server, down ``S`` seconds
+  (default ``SimConfig.restart_delay``).
 """
 
 from __future__ import annotations
@@ -120,3 +125,64 @@ async def events(request: web.Request) -> web.Response:
     limit = int(request.query.get("limit", "100"))
     emitted = list(sim(request).machine.emitted)[-limit:] if limit > 0 else []
     return web.json_response([{**e.payload, "_perInstance": e.per_instance} for e in emitted])
+
+
+def _bad_query(text: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": text}), content_type="application/json")
+
+
+def _float_query(request: web.Request, key: str) -> float | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise _bad_query(f"{key} must be a number") from exc
+    if value < 0:
+        raise _bad_query(f"{key} must not be negative")
+    return value
+
+
+@routes.post("/_sim/loop/{name}")
+async def start_loop(request: web.Request) -> web.Response:
+    try:
+        instance = await sim(request).start_loop(
+            request.match_info["name"], _float_query(request, "rate")
+        )
+    except SimulatorError as exc:
+        return _refused(exc)
+    return web.json_response(
+        {"instance": instance.name, "looping": True, "rate": instance.loop_rate}
+    )
+
+
+@routes.delete("/_sim/loop/{name}")
+async def stop_loop(request: web.Request) -> web.Response:
+    try:
+        instance = await sim(request).stop_loop(request.match_info["name"])
+    except SimulatorError as exc:
+        return _refused(exc)
+    return web.json_response({"instance": instance.name, "looping": False})
+
+
+@routes.get("/_sim/loops")
+async def loops(request: web.Request) -> web.Response:
+    return web.json_response(sim(request).loops())
+
+
+@routes.post("/_sim/restart")
+async def restart(request: web.Request) -> web.StreamResponse:
+    simulator = sim(request)
+    down = _float_query(request, "down")
+    if simulator.restarting:
+        return web.json_response({"error": "a restart is already under way"}, status=409)
+    response = web.json_response(
+        {"restarting": True, "down": simulator.config.restart_delay if down is None else down},
+        status=202,
+    )
+    # The whole reply is written before the server that carries it goes away.
+    await response.prepare(request)
+    await response.write_eof()
+    simulator.restart_soon(down)
+    return response

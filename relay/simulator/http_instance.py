@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -99,7 +98,7 @@ async def create(request: web.Request) -> web.Response:
     reply = _create_reply(instance, body)
     if body.get("qrcode") is True:
         await simulator.machine.start_connecting(instance, body.get("number"))
-        await asyncio.sleep(simulator.config.connect_wait)
+        await simulator.machine.await_qr(instance)
         reply["qrcode"] = instance.qr.reply()
     return web.json_response(reply, status=201)
 
@@ -174,5 +173,5 @@ async def logout(request: web.Request) -> web.Response:
 @routes.delete("/instance/delete/{name}")
 async def delete(request: web.Request) -> web.Response:
     instance = instance_route(request)
-    sim(request).machine.delete(instance)
+    await sim(request).machine.delete(instance)
     return web.json_response(replies.success("Instance deleted"))

@@ -1,15 +1,22 @@
-"""The instance state machine: connect, QR cycle, scan, drop, restart, logout, delete.
+"""The instance state machine: connect, QR cycle, scan, drop, restart, logout, delete, and
+Baileys' reconnect loop.
 
 States are Baileys' ``close | connecting | open`` (EVOLUTION.md §8). Each transition cancels
 the instance's ``runner`` task (QR cycle or reconnect) and emits the events the real server
 emits, in its order (§3.3–§3.5, §7, §9). Events go through :meth:`Machine.emit`, which builds
 the envelope and decides where it is delivered (§6.4).
+
+The reconnect loop (§12, WhatsApp unreachable) is a separate task per instance: it emits
+``connecting`` at ``loop_rate`` while the state reads ``close``, never shows a QR, and is not
+stopped by a delete (a zombie, until the simulator restarts or :meth:`Machine.stop_loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +27,7 @@ from relay.evolution.names import config_name
 from relay.simulator import envelope as ev
 from relay.simulator import qr as qrgen
 from relay.simulator.config import SimConfig
-from relay.simulator.state import Instance, Qr, Store
+from relay.simulator.state import Instance, Store
 from relay.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,9 @@ class Output(Protocol):
 
     async def publish(self, event: str, payload: dict[str, Any], instance_ns: str | None) -> None:
         """Emit globally when configured, and on ``instance_ns`` when it is not ``None``."""
+
+    async def flush(self) -> None:
+        """Return once what was published so far has been handed to the clients' transports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,9 @@ class Machine:
         self.output: Output | None = None
         self._server_url = server_url
         self.emitted: deque[Emitted] = deque(maxlen=config.event_log_size)
+        self.zombies: list[Instance] = []
+        """Deleted instances whose reconnect loop still runs (EVOLUTION.md §12)."""
+        self._jitter = random.Random()
 
     # -- events -------------------------------------------------------------------------
 
@@ -67,7 +80,7 @@ class Machine:
             offset=self.config.tz_offset,
             expose_token=self.config.expose_token,
         )
-        live = self.store.get(instance.name) is instance
+        live = self.store.get(instance.name) is instance and not instance.removed
         per_instance = live and instance.wants(config_name(event))
         self.emitted.append(Emitted(event, payload, per_instance))
         if self.output is not None:
@@ -84,11 +97,32 @@ class Machine:
         if runner is not None and runner is not asyncio.current_task():
             runner.cancel()
 
+    async def settle(self) -> None:
+        """Let the events emitted so far reach the clients before an HTTP reply (§12)."""
+        if self.output is not None:
+            await self.output.flush()
+        if self.config.emit_settle > 0:
+            await asyncio.sleep(self.config.emit_settle)
+
+    async def await_qr(self, instance: Instance) -> None:
+        """Up to ``connect_wait`` for this cycle's first QR, or for any transition."""
+        if self.config.connect_wait <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(instance.qr.shown.wait(), self.config.connect_wait)
+
+    async def autoconnect(self, instance: Instance) -> None:
+        """What ``loadInstance`` does at server start (§8): reconnect, or loop when unreachable."""
+        if instance.looping:
+            self.ensure_loop(instance)
+        else:
+            await self.start_connecting(instance)
+
     async def start_connecting(self, instance: Instance, number: str | None = None) -> None:
         """close/open → connecting; then back to open (stored session) or a QR cycle."""
         self._cancel(instance)
         instance.state = "connecting"
-        instance.qr = Qr()
+        instance.reset_qr()
         instance.pair_number = number
         await self.emit(instance, "connection.update", ev.connecting(instance))
         if instance.has_session:
@@ -112,8 +146,10 @@ class Machine:
             qr.base64 = qrgen.png_data_url(qr.code)
             qr.pairing_code = qrgen.pairing_code() if instance.pair_number else None
             instance.touch("connecting")
+            qr.shown.set()
             await self.emit(instance, "qrcode.updated", ev.qrcode(instance))
-            await asyncio.sleep(self.config.qr_interval)
+            first = qr.count == 1
+            await asyncio.sleep(self.config.qr_first_ttl if first else self.config.qr_interval)
 
     async def _qr_limit(self, instance: Instance) -> None:
         log.info("QR limit reached for instance %s", instance.name)
@@ -121,7 +157,7 @@ class Machine:
         await self.emit(instance, "connection.update", ev.refused(instance))
         instance.runner = None
         instance.state = "close"
-        instance.qr = Qr()
+        instance.reset_qr()
         instance.touch("close")
 
     async def become_open(
@@ -135,7 +171,7 @@ class Machine:
         )
         instance.has_session = True
         instance.state = "open"
-        instance.qr = Qr()
+        instance.reset_qr()
         instance.touch("open")
         await self.emit(instance, "connection.update", ev.opened(instance))
 
@@ -144,7 +180,7 @@ class Machine:
         self._cancel(instance)
         data = ev.status_closed(instance, code)
         instance.state = "close"
-        instance.qr = Qr()
+        instance.reset_qr()
         instance.has_session = False
         instance.touch("close")
         await self.emit(instance, "status.instance", data)
@@ -158,21 +194,71 @@ class Machine:
             await self.start_connecting(instance, instance.pair_number)
 
     async def restart(self, instance: Instance) -> dict[str, Any]:
-        """``POST /instance/restart`` once the guards passed (EVOLUTION.md §3.3)."""
+        """``POST /instance/restart`` once the guards passed (EVOLUTION.md §3.3, §12): a
+        closed (or looping) instance gets the disguised error; otherwise it reconnects and
+        answers like connect, with the first QR when a pairing one shows it within the wait."""
         if instance.state == "close":
             return {"error": True, "message": "[object Object]"}
         await self.start_connecting(instance, instance.pair_number)
+        if not instance.has_session:
+            await self.await_qr(instance)
         return instance.qr.reply()
 
     async def connect(self, instance: Instance, number: str | None) -> dict[str, Any]:
-        """``GET /instance/connect`` once the guards passed (EVOLUTION.md §3.2)."""
+        """``GET /instance/connect`` once the guards passed (EVOLUTION.md §3.2, §12)."""
         if instance.state == "open":
             return {"instance": {"instanceName": instance.name, "state": "open"}}
         if instance.state == "close":
-            await self.start_connecting(instance, number)
-            if self.config.connect_wait > 0:
-                await asyncio.sleep(self.config.connect_wait)
+            if instance.looping:
+                self.ensure_loop(instance)
+            else:
+                await self.start_connecting(instance, number)
+            await self.await_qr(instance)
         return instance.qr.reply()
+
+    # -- the reconnect loop (EVOLUTION.md §12) ---------------------------------------------
+
+    async def start_loop(self, instance: Instance, rate: float) -> None:
+        """WhatsApp becomes unreachable: ``connecting`` at ``rate``/s, the state reads close."""
+        self._cancel(instance)
+        instance.looping = True
+        instance.loop_rate = rate
+        instance.state = "close"
+        instance.reset_qr()
+        instance.touch("close")
+        self._spawn_loop(instance)
+
+    def ensure_loop(self, instance: Instance) -> None:
+        """(Re)start the emitter of a looping instance that has none running."""
+        if instance.loop_task is None or instance.loop_task.done():
+            self._spawn_loop(instance)
+
+    def _spawn_loop(self, instance: Instance) -> None:
+        if instance.loop_task is not None:
+            instance.loop_task.cancel()
+        rate = instance.loop_rate or self.config.loop_rate
+        instance.loop_rate = rate
+        instance.loop_task = self.tasks.spawn(
+            self._loop(instance, 1.0 / rate), f"sim-loop-{instance.name}"
+        )
+
+    async def _loop(self, instance: Instance, spacing: float) -> None:
+        log.info("instance %s is in the reconnect loop", instance.name)
+        while True:
+            await self.emit(instance, "connection.update", ev.connecting(instance))
+            await asyncio.sleep(self._jitter.uniform(0.6 * spacing, 1.4 * spacing))
+
+    def stop_loop(self, instance: Instance) -> None:
+        """WhatsApp is reachable again: the loop stops and the instance stays ``close``,
+        quietly (no event)."""
+        instance.looping = False
+        task, instance.loop_task = instance.loop_task, None
+        if task is not None:
+            task.cancel()
+        self.zombies = [z for z in self.zombies if z is not instance]
+        if self.store.get(instance.name) is instance:
+            instance.state = "close"
+            instance.reset_qr()
 
     def logout(self, instance: Instance) -> None:
         """Reply first; the WhatsApp logout and its events follow (EVOLUTION.md §3.4)."""
@@ -184,25 +270,31 @@ class Machine:
         await self.emit(instance, "logout.instance", None)
         await self.final_close(instance, 401)
 
-    def delete(self, instance: Instance) -> None:
-        """Reply first; events, then the row goes after ``delete_delay`` (EVOLUTION.md §3.5)."""
+    async def delete(self, instance: Instance) -> None:
+        """Events first, then the reply; the row goes after ``delete_delay`` (§3.5, §12).
+        A running reconnect loop is left alone: it becomes a zombie."""
         if instance.deleting:
             return
         instance.deleting = True
         was_connected = instance.state != "close"
         self._cancel(instance)
-        self.tasks.spawn(self._delete(instance, was_connected), f"sim-delete-{instance.name}")
-
-    async def _delete(self, instance: Instance, was_connected: bool) -> None:
         if was_connected:
             await self.emit(instance, "logout.instance", None)
             await self.final_close(instance, 401)
         await self.emit(instance, "instance.delete", ev.lifecycle_ids(instance))
         await self.emit(instance, "remove.instance", None)
+        instance.removed = True
+        self.tasks.spawn(self._linger(instance), f"sim-delete-{instance.name}")
+        await self.settle()
+
+    async def _linger(self, instance: Instance) -> None:
         await asyncio.sleep(self.config.delete_delay)
         self.store.remove(instance)
         self._cancel(instance)
         log.info("instance %s removed", instance.name)
+        if instance.loop_task is not None and not instance.loop_task.done():
+            log.info("the reconnect loop of deleted instance %s goes on", instance.name)
+            self.zombies.append(instance)
         if self.config.zombie_events and self.config.global_events:
             self.tasks.spawn(self._zombie(instance), f"sim-zombie-{instance.name}")
 

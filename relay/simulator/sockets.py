@@ -13,6 +13,8 @@ python-socketio is untyped, so all of its use stays in this module.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -26,6 +28,8 @@ from relay.simulator.state import Store
 log = logging.getLogger(__name__)
 
 SOCKET_PATH = "/socket.io"
+FLUSH_TIMEOUT = 0.5
+"""Longest :meth:`SocketHub.flush` waits (a polling client that stopped polling)."""
 
 
 class SocketHub:
@@ -63,6 +67,21 @@ class SocketHub:
             self.created.add(instance_ns)
             await self._sio.emit(event, payload, namespace=instance_ns)
 
+    async def flush(self) -> None:
+        # engine.io queues every packet per client socket and a writer task sends it: wait
+        # until the writers took what was queued (the queue's unfinished count). ``queue`` is
+        # python-engineio's; tests/simulator/test_sockets.py guards that it is still there.
+        queues = [
+            queue
+            for socket in list(self._sio.eio.sockets.values())
+            if not socket.closed and (queue := getattr(socket, "queue", None)) is not None
+        ]
+        if not queues:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in queues)), FLUSH_TIMEOUT)
+        await asyncio.sleep(0)  # the writers send what they took before this task goes on
+
     def _key_ok(self, key: str | None) -> bool:
         if not key:
             return False
@@ -99,4 +118,7 @@ class NullOutput:
     """``WEBSOCKET_ENABLED=false``: nothing is emitted anywhere."""
 
     async def publish(self, event: str, payload: dict[str, Any], instance_ns: str | None) -> None:
+        return None
+
+    async def flush(self) -> None:
         return None

@@ -92,12 +92,17 @@ class EventRow:
 
 @dataclass(slots=True)
 class Qr:
-    """The in-memory QR object; ``count`` is the number of QRs shown so far."""
+    """The in-memory QR object; ``count`` is the number of QRs shown so far.
+
+    ``shown`` is set at the first QR of this cycle, or when the cycle ends (a transition
+    replaced the object): ``connect`` waits on it.
+    """
 
     count: int = 0
     code: str | None = None
     base64: str | None = None
     pairing_code: str | None = None
+    shown: asyncio.Event = field(default_factory=asyncio.Event, compare=False, repr=False)
 
     def reply(self) -> dict[str, Any]:
         """The connect answer: ``{"count": 0}`` before any QR, else all four fields."""
@@ -138,19 +143,33 @@ class Instance:
     qr: Qr = field(default_factory=Qr)
     pair_number: str | None = None
     deleting: bool = False
+    removed: bool = False
+    """``remove.instance`` was emitted: its config is gone, per-instance emits stop (§6.4)."""
     runner: asyncio.Task[None] | None = None
     """The task driving the QR cycle or a reconnect; cancelled on every transition."""
+    looping: bool = False
+    """WhatsApp is unreachable for it: Baileys' reconnect loop (EVOLUTION.md §12). Survives a
+    simulator restart, like a broken network or session would."""
+    loop_rate: float = 0.0
+    loop_task: asyncio.Task[None] | None = None
+    """The loop's emitter; not cancelled by transitions, and it outlives a delete (zombie)."""
 
     def touch(self, status: State | None = None) -> None:
         if status is not None:
             self.stored_status = status
         self.updated_at = utc_iso()
 
+    def reset_qr(self) -> None:
+        """A new QR cycle (or none): wake whoever waits on the old one."""
+        self.qr.shown.set()
+        self.qr = Qr()
+
     def reset_runtime(self) -> None:
         self.state = "close"
-        self.qr = Qr()
+        self.reset_qr()
         self.pair_number = None
         self.runner = None
+        self.loop_task = None
 
     def row(self, client_name: str) -> dict[str, Any]:
         """One element of ``GET /instance/fetchInstances`` (EVOLUTION.md §3.6)."""

@@ -40,6 +40,7 @@ def sim_config(**overrides: Any) -> SimConfig:
         "apikey": SIM_KEY,
         "qr_interval": 60.0,
         "first_qr_delay": 60.0,
+        "connect_wait": 0.0,
         "reconnect_delay": 60.0,
         "logout_delay": 0.01,
         "delete_delay": 0.05,

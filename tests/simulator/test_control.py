@@ -8,6 +8,7 @@ import signal
 import sys
 
 import aiohttp
+import pytest
 
 from relay.simulator import PresetInstance
 from relay.simulator.cli import add_parser, config_from_args
@@ -147,6 +148,31 @@ def test_cli_options_and_defaults() -> None:
     ]
 
 
+def test_cli_unkind_options() -> None:
+    """``--loop N`` puts the first N instances (presets first) into the reconnect loop; the
+    QR timing and the restart delay default to the real server's and can be set."""
+    config = config_from_args(parse())
+    assert (config.first_qr_delay, config.qr_first_ttl, config.qr_interval) == (1.0, 60.0, 20.0)
+    assert (config.connect_wait, config.restart_delay, config.loop_rate) == (2.0, 10.0, 20.0)
+    args = parse(
+        "--preset", "p:open", "--instances", "3", "--loop", "2", "--loop-rate", "5",
+        "--restart-delay", "0.5", "--first-qr-delay", "0.1", "--qr-first-ttl", "3",
+        "--qr-limit", "4", "--connect-wait", "0.25", "--reconnect-delay", "0.3",
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert [(p.name, p.looping) for p in config.presets] == [
+        ("p", True),
+        ("sim-0001", True),
+        ("sim-0002", False),
+        ("sim-0003", False),
+    ]
+    assert (config.loop_rate, config.restart_delay) == (5.0, 0.5)
+    assert (config.first_qr_delay, config.qr_first_ttl, config.qr_limit) == (0.1, 3.0, 4)
+    assert (config.connect_wait, config.reconnect_delay) == (0.25, 0.3)
+    with pytest.raises(SystemExit):
+        parse("--loop-rate", "0")
+
+
 def test_cli_help_documents_every_option() -> None:
     """issue 3 "Done when": ``simulate --help`` documents the options."""
     parser = argparse.ArgumentParser(prog="evo-relay")
@@ -157,7 +183,8 @@ def test_cli_help_documents_every_option() -> None:
     for option in (
         "--host", "--port", "--apikey", "--global-events", "--instances", "--qr-interval",
         "--event-rate", "--payload-bytes", "--websocket-disabled", "--allowed-hosts",
-        "--delete-delay",
+        "--delete-delay", "--loop", "--loop-rate", "--restart-delay", "--first-qr-delay",
+        "--qr-first-ttl", "--qr-limit", "--connect-wait", "--reconnect-delay",
     ):  # fmt: skip
         assert option in text
     for action in sub._actions:

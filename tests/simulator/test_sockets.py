@@ -193,3 +193,101 @@ async def test_allowed_hosts_bypass(make_sim: MakeSim, listen: Listen) -> None:
 async def test_auth_payload_is_ignored(running: Running) -> None:
     """§6.3: the Socket.IO ``auth`` payload does not count as a key."""
     await rejected(running.url, auth={"apikey": KEY}, transports=["polling"])
+
+
+async def test_delete_events_reach_clients_before_the_reply(
+    make_sim: MakeSim, listen: Listen
+) -> None:
+    """§12: instance.delete and remove.instance are emitted before the HTTP 200 of the
+    delete: a client on "/" and one on "/{name}" hold them when the reply is read."""
+    running = await make_sim(global_events=True)
+    await running.create("inst1", websocket={"enabled": True, "events": WS_EVENTS})
+    await running.call("GET", "/instance/connect/inst1")
+    await eventually(lambda: "/inst1" in running.sim.namespaces)
+    everything = await listen(running.url, "/")
+    own = await listen(running.url, "/inst1")
+    status, _, _ = await running.call("DELETE", "/instance/delete/inst1")
+    assert status == 200
+    for listener in (everything, own):
+        names = listener.names()
+        assert names[-2:] == ["instance.delete", "remove.instance"]
+        # It was pairing, so it was logged out first (§3.5).
+        assert names[-3] == "connection.update"
+    _, rows, _ = await running.call("GET", "/instance/fetchInstances")
+    assert [r["name"] for r in rows] == ["inst1"]  # the row lingers for delete_delay
+
+
+async def test_engineio_socket_queue_is_still_there(running: Running, listen: Listen) -> None:
+    """Guard for the python-engineio internal SocketHub.flush leans on: each server-side
+    socket has an asyncio queue whose ``join`` tells when its writer took the packets."""
+    await listen(running.url, "/")
+    hub = running.sim._hub
+    assert hub is not None
+    sockets = list(hub._sio.eio.sockets.values())
+    assert sockets
+    for socket in sockets:
+        assert callable(socket.queue.join)
+
+
+def _both(client: socketio.AsyncClient, seen: list[tuple[str, str, Any]], name: str) -> None:
+    for namespace in ("/", "/" + name):
+
+        async def record(event: str, data: Any, namespace: str = namespace) -> None:
+            seen.append((namespace, event, data))
+
+        client.on("*", record, namespace=namespace)
+
+
+async def test_enabled_false_silences_the_namespace(make_sim: MakeSim) -> None:
+    """§6.4, §12: websocket/set with ``enabled:false`` stores ``enabled:false, events:[]``;
+    "/{name}" then receives nothing, status events included, while global "/" gets all;
+    enabling again restores delivery. One client on both namespaces, so what it records is
+    in the order the server sent it."""
+    running = await make_sim(
+        [PresetInstance("inst1", state="connecting")], global_events=True, first_qr_delay=60.0
+    )
+    await eventually(lambda: "/inst1" in running.sim.namespaces)
+    seen: list[tuple[str, str, Any]] = []
+    async with aiohttp.ClientSession() as http:
+        client = socketio.AsyncClient(reconnection=False, http_session=http)
+        _both(client, seen, "inst1")
+        await client.connect(
+            running.url,
+            headers={"apikey": KEY},
+            namespaces=["/", "/inst1"],
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+        try:
+            status, row, _ = await running.call(
+                "POST",
+                "/websocket/set/inst1",
+                json_body={"websocket": {"enabled": False, "events": ["CONNECTION_UPDATE"]}},
+            )
+            assert (status, row["enabled"], row["events"]) == (201, False, [])
+            await running.sim.emit("inst1", "chats.upsert", "off")
+            await running.sim.scan("inst1")
+            await running.sim.drop("inst1", 401)
+            await running.sim.emit("inst1", "chats.upsert", "still-off")
+            await eventually(lambda: ("/", "chats.upsert") in [(n, e) for n, e, _ in seen[-1:]])
+
+            start = next(i for i, (n, _, d) in enumerate(seen) if d["data"] == "off")
+            window = seen[start:]
+            assert {n for n, _, _ in window} == {"/"}
+            assert [e for _, e, _ in window] == [
+                "chats.upsert",
+                "connection.update",
+                "status.instance",
+                "connection.update",
+                "chats.upsert",
+            ]
+
+            await running.call(
+                "POST",
+                "/websocket/set/inst1",
+                json_body={"websocket": {"enabled": True, "events": []}},
+            )
+            await running.sim.emit("inst1", "chats.upsert", "on")
+            await eventually(lambda: ("/inst1", "chats.upsert") in [(n, e) for n, e, _ in seen])
+        finally:
+            await client.disconnect()
