@@ -49,6 +49,11 @@ class Metrics:
         self.tasks_down = Gauge(
             "relay_tasks_down", "Supervised background tasks not running", registry=r
         )
+        self.reconciliations = Counter(
+            "relay_reconciliations",
+            "Status reconciliations by outcome (live: events were recent, so none was read)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.upstream_up = Gauge(
             "relay_upstream_up",
             "1 while the Evolution Socket.IO connection is up",

@@ -100,8 +100,8 @@ class InstanceTracker:
         )
         self.reconciler = Reconciler(
             evolution, store, self.writer, rule=state_rule, recent=self.freshness.recent,
-            names=self.tenants.names, spawn=tasks.spawn, concurrency=RECONCILE_CONCURRENCY,
-            settle=settle,
+            names=self.tenants.names, spawn=tasks.spawn, metrics=metrics,
+            concurrency=RECONCILE_CONCURRENCY, settle=settle,
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -111,6 +111,7 @@ class InstanceTracker:
         self.writer.known(instances)
         for name in self.tenants.names():
             self.upstream.subscribe(name)
+        self._upstream_state(up=False)  # until the first connection says otherwise
         self._tasks.supervise(self.writer.run, "status-writer")
         self._tasks.supervise(self.upstream.run, "upstream-subscription")
         self._tasks.supervise(
@@ -137,7 +138,7 @@ class InstanceTracker:
     def _upstream_state(self, up: bool) -> None:
         self._metrics.upstream_up.labels(self.server.name).set(1 if up else 0)
         state = "up" if up else "down"
-        log.info("evolution server %s is %s", self.server.name, state)
+        log.debug("evolution server %s is %s", self.server.name, state)
         self._hub.upstream_status(self.server.name, state, datetime.now(UTC))
 
     async def _removed(self, instance: Instance, reason: str) -> None:

@@ -94,6 +94,12 @@ class StatusIntent:
             profile_name=self.profile_name or older.profile_name,
         )
 
+    def still_news_after(self, row: Instance) -> bool:
+        """Whether a management reply's intent still applies although events moved ``row`` on
+        while the call was under way: only a QR, over an instance the events left STARTING
+        without one (the reply's QR is newer than the ``connecting`` that preceded it)."""
+        return self.qrcode is not None and row.status is Status.STARTING and row.qrcode is None
+
     def changes(self, row: Instance) -> bool:
         """Whether writing this intent would change ``row`` at all."""
         if row.status is not self.status:

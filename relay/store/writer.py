@@ -239,7 +239,9 @@ class StatusWriter:
             return None
         row = self._rows.get(name)
         if job.unless_after is not None and self.generation(name) > job.unless_after:
-            return row or await self._store.get_instance(name)
+            row = row or await self._store.get_instance(name)
+            if row is None or not what.still_news_after(row):
+                return row
         if row is not None and not what.changes(row):
             self._metrics.status_unchanged.inc()
             return row

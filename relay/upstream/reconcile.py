@@ -24,6 +24,7 @@ from typing import Any
 
 from relay.errors import DatabaseUnavailable, RelayError, UpstreamInstanceNotFound
 from relay.evolution.client import EvolutionClient
+from relay.metrics import Metrics
 from relay.store import Instance, StatusIntent, Store
 from relay.store.writer import StatusWriter
 
@@ -45,6 +46,7 @@ class Reconciler:
         recent: Callable[[str], bool],
         names: Callable[[], list[str]],
         spawn: Spawn,
+        metrics: Metrics,
         concurrency: int = 16,
         settle: float = 1.0,
     ) -> None:
@@ -56,6 +58,10 @@ class Reconciler:
         self._names = names
         self._spawn = spawn
         self._settle = settle
+        self._outcomes = {
+            outcome: metrics.reconciliations.labels(outcome)
+            for outcome in ("live", "failed", "stale", "unchanged", "corrected")
+        }
         self._limit = asyncio.Semaphore(concurrency)
         self._queued: set[str] = set()
 
@@ -92,8 +98,13 @@ class Reconciler:
             return await self._reconcile(name)
 
     async def _reconcile(self, name: str) -> bool:
+        outcome = await self._decide(name)
+        self._outcomes[outcome].inc()
+        return outcome == "corrected"
+
+    async def _decide(self, name: str) -> str:
         if self._recent(name):
-            return False  # the event stream spoke recently: it is the truth
+            return "live"  # the event stream spoke recently: it is the truth
         generation = self._writer.generation(name)
         try:
             state: str | None = (await self._evolution.connection_state(name)).state
@@ -101,22 +112,22 @@ class Reconciler:
             state = None
         except RelayError as exc:
             log.warning("cannot reconcile instance %s: %s", name, exc.message)
-            return False
+            return "failed"
         # Compare with the row only once the writes queued for it have landed.
         await self._writer.settled(name)
         try:
             current = self._writer.row(name) or await self._store.get_instance(name)
         except DatabaseUnavailable:
             log.warning("cannot reconcile instance %s: database unavailable", name)
-            return False
+            return "failed"
         if current is None or self._writer.generation(name) != generation or self._recent(name):
-            return False  # deleted meanwhile, or an event newer than this read arrived
+            return "stale"  # deleted meanwhile, or an event newer than this read arrived
         intent = self._rule(state, current)
         if intent is None:
-            return False
+            return "unchanged"
         log.info(
             "reconciled instance %s (tenant %s): upstream %s, %s -> %s",
             name, current.tenant_id, state or "404", current.status, intent.status,
         )  # fmt: skip
         self._writer.submit(name, intent, from_event=False)
-        return True
+        return "corrected"

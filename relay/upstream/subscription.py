@@ -66,7 +66,8 @@ class Subscription:
         self._on_subscribed = on_subscribed
         self._on_state = on_state
         self._reconnect_cap = reconnect_cap
-        self._up: bool | None = None
+        self._up = False  # until the first connection: the tracker says "down" at start
+        self._unreachable_said = False
         self._hurried: dict[str, float] = {}  # namespace -> until (loop time)
         self._spawn = spawn
         self._metrics = metrics
@@ -128,7 +129,8 @@ class Subscription:
                 await self._socket.connect(CONNECT_TIMEOUT)
             except ConnectionError as exc:
                 delay = backoff.next()
-                if self._up is not False:
+                if not self._unreachable_said:
+                    self._unreachable_said = True
                     log.warning(
                         "evolution socket.io unreachable (%s); retrying every %.1f s or less "
                         "until it answers", exc, self._reconnect_cap,
@@ -137,6 +139,7 @@ class Subscription:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
+            self._unreachable_said = False
             self._backoff.clear()  # every namespace starts its retries afresh
             log.info(
                 "evolution socket.io connected (%s mode, %d instances)",

@@ -1,0 +1,54 @@
+"""Evolution restarts (docs/upstream.md §12): it stops answering for a while, forgets its
+namespaces, and every stored instance reconnects by itself. Clients hear ``upstream.status``
+down and up, and statuses become true again soon after it answers (how soon is a benchmark
+figure; the deadline here is generous)."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay.simulator import PresetInstance
+from relay.store import Status
+from tests.hub.conftest import Recorder
+from tests.statuses.conftest import RelayFor
+from tests.support import eventually
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("mode", ["instance", "global"])
+async def test_statuses_are_true_again_after_evolution_restarts(
+    relay_for: RelayFor, mode: str
+) -> None:
+    stage = await relay_for(
+        [PresetInstance("s1", state="open"), PresetInstance("s2")],
+        tenants={"s1": "a", "s2": "a"}, mode=mode, sim={"qr_interval": 0.3, "qr_first_ttl": 0.3},
+    )  # fmt: skip
+    panel = await stage.client("a")
+
+    async def stored(name: str, status: Status) -> bool:
+        return await stage.status(name) is status
+
+    def upstream_states(r: Recorder) -> list[str]:
+        """What the panel was told: the snapshot's state, then every upstream.status."""
+        (snapshot,) = r.named("instances.snapshot")
+        told = [u["state"] for u in snapshot["upstream"]]
+        return told + [u["state"] for u in r.named("upstream.status")]
+
+    await eventually(lambda: stored("s1", Status.WORKING))
+    assert await stage.status("s2") is Status.STOPPED
+    await panel.wait(lambda r: upstream_states(r)[-1:] == ["up"], "upstream up")
+    before = len(panel.named("upstream.status"))
+
+    await stage.sim.restart(down_for=2.0)
+    # s1 had a session: open again; s2 had none: pairing, with a QR.
+    await eventually(lambda: stored("s1", Status.WORKING), within=20)
+    await eventually(lambda: stored("s2", Status.SCAN_QR_CODE), within=20)
+    await panel.wait(
+        lambda r: [u["state"] for u in r.named("upstream.status")[before:]] == ["down", "up"],
+        "upstream.status down, then up",
+    )
+    (down, up) = panel.named("upstream.status")[before:]
+    assert down["server"] == up["server"] == "default" and down["since"] < up["since"]
+    s2 = [s for s in panel.named("instance.status") if s["instanceName"] == "s2"]
+    assert s2[-1]["status"] == "SCAN_QR_CODE" and s2[-1]["qrcode"]["base64"]
