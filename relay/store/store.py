@@ -106,8 +106,13 @@ class Store:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Store:
-        """Open the pool and bring the schema up to date."""
+    async def open(cls, dsn: str, *, min_size: int = 0, max_size: int = 10) -> Store:
+        """Open the pool and bring the schema up to date.
+
+        ``min_size`` 0: connections are made on demand (and kept while in use), so that during
+        an outage asyncpg does not retry a connection floor in the background and log a
+        traceback each time; the relay's own writers retry and say so once.
+        """
         try:
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection,
