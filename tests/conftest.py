@@ -24,7 +24,7 @@ from relay.store.embedded import EmbeddedPostgres
 
 JWT_SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+EVOLUTION_SAMPLES = REPO / "tests" / "fixtures" / "evolution"  # real Evolution 2.3.6 payloads
 
 
 def free_port() -> int:

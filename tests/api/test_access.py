@@ -1,4 +1,4 @@
-"""Tenants and roles (SPEC "HTTP API"): another tenant's instance is exactly a missing one and
+"""Tenants and roles (docs/api.md): another tenant's instance is exactly a missing one and
 Evolution never hears of it; USER reads, ADMIN manages its tenant, SUPERADMIN everything."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every route once, as a tenant's ADMIN, against the simulator: Evolution, the database, the
-live side and the response all agree (SPEC "HTTP API", "Instance statuses")."""
+live side and the response all agree (docs/api.md, docs/live-events.md "Instance statuses")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input rules (SPEC "HTTP API"): names are checked before any I/O, bodies list every problem,
+"""Input rules (docs/api.md): names are checked before any I/O, bodies list every problem,
 malformed JSON is a 400 and a body over 64 KiB a 413; none of them reaches Evolution."""
 
 from __future__ import annotations

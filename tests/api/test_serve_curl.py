@@ -1,8 +1,9 @@
-"""The README's curl examples, replayed byte for byte against a real ``evo-relay serve``.
+"""The curl examples of docs/api.md, replayed byte for byte against a real ``evo-relay serve``.
 
 The daemon runs as a subprocess in front of the simulator (in this process, on a loopback
-port) and the test's Postgres schema. ``TOKEN`` comes from ``evo-relay token``, as the README
-shows; only the port differs from the README (a free one instead of 3001).
+port) and the test's Postgres schema. ``TOKEN`` comes from ``evo-relay token``, as the docs
+show; only the port differs from the docs (a free one instead of 3001). The lines replayed are
+those of ``curl_examples.sh``, and a test checks that docs/api.md shows exactly those lines.
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ import aiohttp
 import pytest
 
 from relay.simulator import Simulator
-from tests.conftest import JWT_SECRET, free_port
+from tests.conftest import JWT_SECRET, REPO, free_port
 
 from .conftest import SIM_KEY, sim_config
 
 BIN = Path(sys.executable).parent / "evo-relay"
-README_BASE = "http://127.0.0.1:3001"
+DOCS_BASE = "http://127.0.0.1:3001"
 
-EXAMPLES = Path(__file__).with_name("readme_curl.sh")
+EXAMPLES = Path(__file__).with_name("curl_examples.sh")
+DOCS = REPO / "docs" / "api.md"
 
 
 def _examples() -> tuple[str, list[tuple[str, str | None]]]:
-    """(the TOKEN line, [(curl line, expected message or None)]) from ``readme_curl.sh``."""
+    """(the TOKEN line, [(curl line, expected message or None)]) from ``curl_examples.sh``."""
     token_line = ""
     calls: list[tuple[str, str | None]] = []
     for line in EXAMPLES.read_text().splitlines():
@@ -43,6 +45,15 @@ def _examples() -> tuple[str, list[tuple[str, str | None]]]:
         elif line.startswith("#> "):
             calls[-1] = (calls[-1][0], line[3:])
     return token_line, calls
+
+
+def test_replayed_lines_are_the_ones_docs_api_shows() -> None:
+    """docs/api.md shows the TOKEN line and every replayed curl line, verbatim, in order."""
+    token_line, calls = _examples()
+    replayed = [token_line, *(line for line, _ in calls)]
+    wanted = set(replayed)
+    shown = [line for line in DOCS.read_text().splitlines() if line in wanted]
+    assert shown == replayed
 
 
 @pytest.fixture
@@ -100,7 +111,7 @@ async def _shell(line: str, env: dict[str, str]) -> tuple[int, str]:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-async def test_readme_curl_examples_against_evo_relay_serve(
+async def test_docs_curl_examples_against_evo_relay_serve(
     served: tuple[str, dict[str, str]],
 ) -> None:
     base, env = served
@@ -112,7 +123,7 @@ async def test_readme_curl_examples_against_evo_relay_serve(
     assert len(examples) == 13
     answers: list[Any] = []
     for line, message in examples:
-        code, out = await _shell(line.replace(README_BASE, base), env)
+        code, out = await _shell(line.replace(DOCS_BASE, base), env)
         assert code == 0, line
         body = json.loads(out)
         answers.append(body)

@@ -1,5 +1,5 @@
 """When Evolution fails the row is unchanged, the error maps to 502/503/504, and the audit
-row says so (SPEC "HTTP API" errors, issue 4 "Both places agree")."""
+row says so (docs/api.md "Errors", "Evolution first, database second")."""
 
 from __future__ import annotations
 

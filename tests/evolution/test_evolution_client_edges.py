@@ -46,7 +46,7 @@ def _envelope(status: int, message: object) -> dict[str, object]:
 async def test_message_shapes(
     fake_evolution: FakeFactory, evolution_client: ClientFactory, message: object, expected: str
 ) -> None:
-    """EVOLUTION.md §1, §11.1: ``response.message`` as a string, an array, an array of arrays."""
+    """docs/upstream.md §1, §11.1: ``response.message``: a string, an array, an array of arrays."""
     fake = await fake_evolution()
     fake.reply("POST", "/websocket/set/x", Canned(400, _envelope(400, message)))
     client = await evolution_client(fake.url)
@@ -60,7 +60,7 @@ async def test_message_shapes(
 async def test_non_json_error_body(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §1: a body that is not JSON (a proxy's 502 page) is an error, not a crash."""
+    """docs/upstream.md §1: a body that is not JSON (a proxy's 502 page) is an error, no crash."""
     fake = await fake_evolution()
     html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
     fake.reply(
@@ -76,7 +76,7 @@ async def test_non_json_error_body(
 async def test_non_json_success_body(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §1: a 200 that is not JSON is reported as a rejected call."""
+    """docs/upstream.md §1: a 200 that is not JSON is reported as a rejected call."""
     fake = await fake_evolution()
     fake.reply("GET", "/instance/connect/x", Canned(200, raw=b"OK", content_type="text/plain"))
     client = await evolution_client(fake.url)
@@ -88,7 +88,7 @@ async def test_non_json_success_body(
 async def test_proxy_404_is_not_instance_gone(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §1, §11.3: only Evolution's envelope 404 means "gone"; a route 404 or an
+    """docs/upstream.md §1, §11.3: only Evolution's envelope 404 means "gone"; a route 404 or an
     HTML 404 from a proxy must not make callers forget an instance."""
     fake = await fake_evolution()
     fake.reply(
@@ -108,7 +108,7 @@ async def test_proxy_404_is_not_instance_gone(
 async def test_flat_websocket_body_before_2_1(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §10, §5.1: a 2.0.x server gets the flat ``{enabled, events}`` body."""
+    """docs/upstream.md §10, §5.1: a 2.0.x server gets the flat ``{enabled, events}`` body."""
     fake = await fake_evolution(version="2.0.10")
     row = {"id": "r1", "enabled": True, "events": ["CONNECTION_UPDATE"], "instanceId": "i"}
     fake.reply("POST", "/websocket/set/x", Canned(201, row))
@@ -127,7 +127,7 @@ async def test_flat_websocket_body_before_2_1(
 async def test_flat_webhook_body_before_2_1(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §10, §5.3: a 2.0.x server gets the webhook config flat as well."""
+    """docs/upstream.md §10, §5.3: a 2.0.x server gets the webhook config flat as well."""
     fake = await fake_evolution(version="2.0.10")
     row = {"url": "http://h/x", "enabled": True, "events": [], "webhookByEvents": False}
     fake.reply("POST", "/webhook/set/x", Canned(201, row))
@@ -146,7 +146,7 @@ async def test_flat_webhook_body_before_2_1(
 async def test_create_with_events_before_2_1(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §10: before 2.1 the inline websocket shape differs, so the client creates
+    """docs/upstream.md §10: before 2.1 the inline websocket shape differs, so the client creates
     without it and then sets websocket output with the flat body."""
     fake = await fake_evolution(version="2.0.10")
     created = {"instance": {"instanceName": "x", "instanceId": "id-1", "status": "close"}}
@@ -164,7 +164,7 @@ async def test_create_with_events_before_2_1(
 async def test_event_names_of_2_2(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §4, §10: a 2.2.x server accepts 27 names; the 4 newer ones are refused
+    """docs/upstream.md §4, §10: a 2.2.x server accepts 27 names; the 4 newer ones are refused
     before any set call reaches it, and every invalid name is listed."""
     fake = await fake_evolution(version="2.2.3")
     client = await evolution_client(fake.url)
@@ -189,7 +189,7 @@ async def test_event_names_of_2_2(
 async def test_unknown_version_probe_falls_back_to_newest(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §3 (``GET /`` fetches web.whatsapp.com and may fail offline): the client
+    """docs/upstream.md §3 (``GET /`` fetches web.whatsapp.com and may fail offline): the client
     then assumes 2.3 — nested body, 31 names — instead of failing the update."""
     fake = await fake_evolution()
     fake.reply("GET", "/", Canned(500, _envelope(500, "getaddrinfo ENOTFOUND web.whatsapp.com")))
@@ -206,7 +206,7 @@ async def test_unknown_version_probe_falls_back_to_newest(
 async def test_server_info_is_cached(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §3: ``GET /`` is slow on the real server, so it is asked once."""
+    """docs/upstream.md §3: ``GET /`` is slow on the real server, so it is asked once."""
     fake = await fake_evolution(version="2.3.6")
     client = await evolution_client(fake.url)
     info = await client.server_info()
@@ -219,7 +219,7 @@ async def test_server_info_is_cached(
 async def test_headers_and_encoding(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §1, §2: the ``apikey`` header on every call, JSON content type on bodies,
+    """docs/upstream.md §1, §2: the ``apikey`` header on every call, JSON content type on bodies,
     and the name as one URL-encoded path segment."""
     fake = await fake_evolution()
     fake.reply(
@@ -240,7 +240,7 @@ async def test_headers_and_encoding(
 async def test_connect_pairing_code(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §3.2: ``number`` asks for a pairing code; the QR object is read."""
+    """docs/upstream.md §3.2: ``number`` asks for a pairing code; the QR object is read."""
     fake = await fake_evolution()
     qr = {
         "pairingCode": "ABCD1234",
@@ -261,7 +261,8 @@ async def test_connect_pairing_code(
 
 
 async def test_timeout(fake_evolution: FakeFactory, evolution_client: ClientFactory) -> None:
-    """SPEC 504 / EVOLUTION.md §3: a server that does not answer in time → ``UpstreamTimeout``."""
+    """docs/api.md 504 / docs/upstream.md §3: a server that does not answer in time →
+    ``UpstreamTimeout``."""
     fake = await fake_evolution()
     fake.reply("GET", "/instance/connectionState/x", Canned(hang=True))
     client = await evolution_client(fake.url, request_timeout=0.2)
@@ -270,7 +271,7 @@ async def test_timeout(fake_evolution: FakeFactory, evolution_client: ClientFact
 
 
 async def test_unreachable(evolution_client: ClientFactory, unused_tcp_port: int) -> None:
-    """SPEC 503: nothing listening → ``UpstreamUnavailable`` (no upstream status)."""
+    """docs/api.md 503: nothing listening → ``UpstreamUnavailable`` (no upstream status)."""
     client = await evolution_client(f"http://127.0.0.1:{unused_tcp_port}")
     with pytest.raises(UpstreamUnavailable) as caught:
         await client.fetch_instances()
@@ -294,8 +295,8 @@ async def test_apikey_never_leaks(
     unused_tcp_port: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """EVOLUTION.md §2 and SPEC "Secrets never appear in logs or in repr": not in ``repr``,
-    not in any error's text (nor its cause's), not in any log line of failing calls."""
+    """docs/upstream.md §2 and docs/configuration.md (secrets never in logs or repr): not in
+    ``repr``, not in any error's text (nor its cause's), not in any log line of failing calls."""
     caplog.set_level(logging.DEBUG)
     fake = await fake_evolution()
     fake.reply("GET", "/instance/connectionState/x", Canned(hang=True))
@@ -329,7 +330,7 @@ async def test_apikey_never_leaks(
 async def test_connect_error_200(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §3.2, §11.2: connect catches its own errors and answers HTTP 200
+    """docs/upstream.md §3.2, §11.2: connect catches its own errors and answers HTTP 200
     ``{"error": true, "message": ...}``; that is a rejection with status 200."""
     fake = await fake_evolution()
     fake.reply(
@@ -344,7 +345,7 @@ async def test_connect_error_200(
 async def test_restart_fallback_connect_also_fails(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §3.3: when the connect fallback of a refused restart also answers 200
+    """docs/upstream.md §3.3: when the connect fallback of a refused restart also answers 200
     ``{"error": true}``, the caller gets that rejection, not a fake success."""
     fake = await fake_evolution()
     refused = Canned(200, {"error": True, "message": "[object Object]"})
@@ -358,7 +359,7 @@ async def test_restart_fallback_connect_also_fails(
 
 
 async def test_lenient_rows(fake_evolution: FakeFactory, evolution_client: ClientFactory) -> None:
-    """EVOLUTION.md §5.2, §5.3: stored rows are read leniently: ``events: null`` is ``[]``, and
+    """docs/upstream.md §5.2, §5.3: stored rows are read leniently: ``events: null`` is ``[]``, and
     header values of any JSON type become strings, instead of failing the whole call."""
     fake = await fake_evolution()
     fake.reply("GET", "/websocket/find/x", Canned(200, {"enabled": False, "events": None}))
@@ -375,7 +376,7 @@ async def test_lenient_rows(fake_evolution: FakeFactory, evolution_client: Clien
 async def test_unexpected_shape_is_rejected(
     fake_evolution: FakeFactory, evolution_client: ClientFactory
 ) -> None:
-    """EVOLUTION.md §3: a success body of the wrong shape is an ``UpstreamRejected`` carrying
+    """docs/upstream.md §3: a success body of the wrong shape is an ``UpstreamRejected`` carrying
     the status, not a pydantic error leaking out of the client."""
     fake = await fake_evolution()
     fake.reply("GET", "/instance/fetchInstances", Canned(200, [{"name": "no-id"}]))

@@ -1,5 +1,5 @@
 """Contract tests: websocket/webhook config, event names and failures on the wire
-(EVOLUTION.md §1, §4, §5, §11), the client against the simulator on 127.0.0.1."""
+(docs/upstream.md §1, §4, §5, §11), the client against the simulator on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ONE = [PresetInstance("w", websocket_events=None)]
 
 
 async def test_set_websocket_nested_body(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §5.1, §10: on 2.3.6 the body is ``{"websocket": {enabled, events}}``;
+    """docs/upstream.md §5.1, §10: on 2.3.6 the body is ``{"websocket": {enabled, events}}``;
     201 returns the saved row."""
     up = await make_upstream(presets=ONE)
     config = await up.client.set_websocket("w", True, ["CONNECTION_UPDATE", "QRCODE_UPDATED"])
@@ -43,7 +43,7 @@ async def test_set_websocket_nested_body(make_upstream: UpstreamFactory) -> None
 
 
 async def test_set_websocket_events_always_an_array(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §4, §5.1, §11.5: ``events`` is sent as an array even when empty or when
+    """docs/upstream.md §4, §5.1, §11.5: ``events`` is sent as an array even when empty or when
     disabling; ``[]`` with ``enabled:true`` stores all 31, ``enabled:false`` stores ``[]``."""
     up = await make_upstream(presets=ONE)
     everything = await up.client.set_websocket("w", True, [])
@@ -59,7 +59,7 @@ async def test_set_websocket_events_always_an_array(make_upstream: UpstreamFacto
 
 
 async def test_find_websocket(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §5.2: ``null`` before any set (None), then the saved row."""
+    """docs/upstream.md §5.2: ``null`` before any set (None), then the saved row."""
     up = await make_upstream(presets=ONE)
     assert await up.client.find_websocket("w") is None
     await up.client.set_websocket("w", True, ["CALL"])
@@ -71,7 +71,7 @@ async def test_find_websocket(make_upstream: UpstreamFactory) -> None:
 async def test_websocket_output_disabled(
     make_upstream: UpstreamFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """EVOLUTION.md §5.1, §11.2: with ``WEBSOCKET_ENABLED=false`` set and find answer an empty
+    """docs/upstream.md §5.1, §11.2: with ``WEBSOCKET_ENABLED=false`` set and find answer an empty
     body; the client raises ``WebsocketOutputDisabled`` and says so in the log."""
     caplog.set_level(logging.INFO, logger="relay.evolution")
     up = await make_upstream(presets=ONE, websocket_enabled=False)
@@ -87,7 +87,7 @@ async def test_websocket_output_disabled(
 
 
 async def test_set_and_find_webhook(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §5.3: nested ``{"webhook": {...}}`` body with ``byEvents``/``base64``;
+    """docs/upstream.md §5.3: nested ``{"webhook": {...}}`` body with ``byEvents``/``base64``;
     find returns ``null`` before a set, then the row."""
     up = await make_upstream(presets=ONE)
     assert await up.client.find_webhook("w") is None
@@ -120,7 +120,7 @@ async def test_set_and_find_webhook(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_webhook_events_array_when_empty(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §5.3, §11.5: webhook ``events`` is an array too; ``[]`` means all."""
+    """docs/upstream.md §5.3, §11.5: webhook ``events`` is an array too; ``[]`` means all."""
     up = await make_upstream(presets=ONE)
     saved = await up.client.set_webhook("w", WebhookConfig(enabled=True, url="https://h/x"))
     assert saved.events == list(EVENTS_2_3)
@@ -129,7 +129,7 @@ async def test_webhook_events_array_when_empty(make_upstream: UpstreamFactory) -
 
 
 async def test_event_names_validated_before_any_call(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §4, §10: names are checked against the server version's 31 before the set
+    """docs/upstream.md §4, §10: names are checked against the server version's 31 before the set
     call; every invalid one is listed (``GROUPS_UPDATE`` is the classic trap) and no set,
     create or webhook call reaches the server."""
     up = await make_upstream(presets=ONE)
@@ -155,7 +155,7 @@ async def test_event_names_validated_before_any_call(make_upstream: UpstreamFact
     ids=["string", "array", "array-of-arrays"],
 )
 async def test_message_shapes(make_upstream: UpstreamFactory, message: Any, expected: str) -> None:
-    """EVOLUTION.md §1, §11.1: ``response.message`` as a string, array or array of arrays
+    """docs/upstream.md §1, §11.1: ``response.message`` as a string, array or array of arrays
     becomes one readable ``upstream_message``."""
     up = await make_upstream(presets=ONE)
     up.sim.faults.add(Fault(status=400, message=message, path_prefix="/websocket/set/"))
@@ -165,7 +165,7 @@ async def test_message_shapes(make_upstream: UpstreamFactory, message: Any, expe
 
 
 async def test_500_is_rejected(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §1: a thrown error is 500 with a string message → ``UpstreamRejected``."""
+    """docs/upstream.md §1: a thrown error is 500 with a string message → ``UpstreamRejected``."""
     up = await make_upstream(presets=ONE)
     up.sim.faults.add(Fault(status=500, message="boom", path_prefix="/instance/connectionState/"))
     with pytest.raises(UpstreamRejected) as caught:
@@ -174,7 +174,8 @@ async def test_500_is_rejected(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_slow_server_times_out(make_upstream: UpstreamFactory) -> None:
-    """SPEC 504 (``RELAY_EVOLUTION_TIMEOUT``): a reply after the timeout is ``UpstreamTimeout``."""
+    """docs/api.md 504 (``RELAY_EVOLUTION_TIMEOUT``): a reply after the timeout is
+    ``UpstreamTimeout``."""
     up = await make_upstream(presets=ONE, client={"request_timeout": 0.2})
     up.sim.faults.add(Fault(status=None, delay=0.6, path_prefix="/instance/connect/"))
     with pytest.raises(UpstreamTimeout):
@@ -182,7 +183,7 @@ async def test_slow_server_times_out(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_unreachable(make_upstream: UpstreamFactory) -> None:
-    """SPEC 503: once nothing listens on the port, every call is ``UpstreamUnavailable``."""
+    """docs/api.md 503: once nothing listens on the port, every call is ``UpstreamUnavailable``."""
     up = await make_upstream(presets=ONE)
     await up.sim.stop()
     with pytest.raises(UpstreamUnavailable):
@@ -194,7 +195,7 @@ async def test_unreachable(make_upstream: UpstreamFactory) -> None:
 async def test_apikey_never_leaks(
     make_upstream: UpstreamFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """EVOLUTION.md §2, SPEC "Secrets never appear in logs or in repr": over a run with
+    """docs/upstream.md §2, docs/configuration.md (secrets never in logs or repr): over a run with
     failing calls, the key is in no log line, error text or ``repr``."""
     caplog.set_level(logging.DEBUG)
     up: Upstream = await make_upstream(presets=ONE, client={"request_timeout": 0.2})

@@ -1,4 +1,4 @@
-"""Contract tests: the client against the simulator, instance routes (EVOLUTION.md §2, §3).
+"""Contract tests: the client against the simulator, instance routes (docs/upstream.md §2, §3).
 
 Each test drives the real client against ``relay.simulator`` listening on 127.0.0.1 and checks
 both the typed result and, from the simulator's call log, what actually reached "Evolution".
@@ -21,7 +21,7 @@ from .fakes import SIM_APIKEY
 
 
 async def test_server_info(upstream: Upstream) -> None:
-    """EVOLUTION.md §3 (``GET /``) and §10: the version decides body shapes and event names."""
+    """docs/upstream.md §3 (``GET /``) and §10: the version decides body shapes and event names."""
     info = await upstream.client.server_info()
     assert (info.version, info.version_tuple, info.upstream_status) == ("2.3.6", (2, 3, 6), 200)
     assert info.nested_event_config
@@ -30,7 +30,7 @@ async def test_server_info(upstream: Upstream) -> None:
 
 
 async def test_create(upstream: Upstream) -> None:
-    """EVOLUTION.md §3.1: 201 with ``instance.instanceId``; integration WHATSAPP-BAILEYS; the
+    """docs/upstream.md §3.1: 201 with ``instance.instanceId``; integration WHATSAPP-BAILEYS; the
     JSON body is read (Content-Type set), so the given token is stored."""
     created = await upstream.client.create("inst1", token="inst1-token")
     assert created.name == "inst1"
@@ -48,7 +48,7 @@ async def test_create(upstream: Upstream) -> None:
 
 
 async def test_create_with_events_inline(upstream: Upstream) -> None:
-    """EVOLUTION.md §3.1, §11.5: inline websocket config always carries an ``events`` array."""
+    """docs/upstream.md §3.1, §11.5: inline websocket config always carries an ``events`` array."""
     await upstream.client.create("withws", events=["CONNECTION_UPDATE", "INSTANCE_CREATE"])
     await upstream.client.create("allws", events=[])
     bodies = [c.body for c in upstream.calls("POST", "/instance/create")]
@@ -62,7 +62,7 @@ async def test_create_with_events_inline(upstream: Upstream) -> None:
 
 
 async def test_create_name_taken(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §2, §3.1: a name in use gives 403 "already in use"; after the grace
+    """docs/upstream.md §2, §3.1: a name in use gives 403 "already in use"; after the grace
     period it is ``UpstreamNameTaken`` carrying the upstream status and message."""
     up = await make_upstream(
         presets=[PresetInstance("taken")], client={"name_taken_grace": 0.2, "retry_delay": 0.05}
@@ -75,7 +75,7 @@ async def test_create_name_taken(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_create_retried_after_delete(upstream: Upstream) -> None:
-    """EVOLUTION.md §3.5, §11.8: delete is asynchronous, so a create right after it first gets
+    """docs/upstream.md §3.5, §11.8: delete is asynchronous, so a create right after it first gets
     403 "already in use"; the client retries until the name is free."""
     await upstream.client.create("again")
     await upstream.client.delete("again")
@@ -87,7 +87,7 @@ async def test_create_retried_after_delete(upstream: Upstream) -> None:
 
 
 async def test_fetch_instances(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.6: rows as ``UpstreamInstance``; the token is never kept."""
+    """docs/upstream.md §3.6: rows as ``UpstreamInstance``; the token is never kept."""
     up = await make_upstream(
         presets=[
             PresetInstance("a", state="open", token="a-secret-token", profile_name="Ana"),
@@ -108,13 +108,13 @@ async def test_fetch_instances(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_fetch_instances_unknown_name(upstream: Upstream) -> None:
-    """EVOLUTION.md §3.6: ``?instanceName=`` of an unknown name is 404; the client says ``[]``."""
+    """docs/upstream.md §3.6: ``?instanceName=`` of an unknown name is 404; the client: ``[]``."""
     assert await upstream.client.fetch_instances("nope") == []
     assert upstream.calls("GET", "/instance/fetchInstances")[0].status == 404
 
 
 async def test_connect_closed(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.2: connect on ``close`` starts pairing; the reply may hold only
+    """docs/upstream.md §3.2: connect on ``close`` starts pairing; the reply may hold only
     ``count``; the live state becomes ``connecting``."""
     up = await make_upstream(presets=[PresetInstance("c")], first_qr_delay=10.0)
     result = await up.client.connect("c")
@@ -129,7 +129,7 @@ async def test_connect_closed(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_connect_with_qr_and_pairing_code(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.2, §7.2: once a QR exists, connect returns it; ``number`` asks for a
+    """docs/upstream.md §3.2, §7.2: once a QR exists, connect returns it; ``number`` asks for a
     pairing code."""
     up = await make_upstream(presets=[PresetInstance("q")])
     await up.client.connect("q", number="5511999990000")
@@ -145,14 +145,14 @@ async def test_connect_with_qr_and_pairing_code(make_upstream: UpstreamFactory) 
 
 
 async def test_connect_open(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.2: connect on ``open`` answers ``{"instance": {"state": "open"}}``."""
+    """docs/upstream.md §3.2: connect on ``open`` answers ``{"instance": {"state": "open"}}``."""
     up = await make_upstream(presets=[PresetInstance("o", state="open")])
     result = await up.client.connect("o")
     assert (result.state, result.count) == ("open", None)
 
 
 async def test_connection_state_open_after_scan(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3, §9: connectionState is the live state: close → connecting → open."""
+    """docs/upstream.md §3, §9: connectionState is the live state: close → connecting → open."""
     up = await make_upstream(presets=[PresetInstance("s")])
     assert (await up.client.connection_state("s")).state == "close"
     await up.client.connect("s")
@@ -161,7 +161,7 @@ async def test_connection_state_open_after_scan(make_upstream: UpstreamFactory) 
 
 
 async def test_restart_connecting(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.3: restart of a ``connecting`` instance answers like connect."""
+    """docs/upstream.md §3.3: restart of a ``connecting`` instance answers like connect."""
     up = await make_upstream(presets=[PresetInstance("r", state="connecting")])
     result = await up.client.restart("r")
     assert result.upstream_status == 200 and result.count == 0
@@ -171,7 +171,7 @@ async def test_restart_connecting(make_upstream: UpstreamFactory) -> None:
 async def test_restart_closed_falls_back_to_connect(
     make_upstream: UpstreamFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """EVOLUTION.md §3.3, §11.2, §11.4: restart of a closed instance is HTTP 200
+    """docs/upstream.md §3.3, §11.2, §11.4: restart of a closed instance is HTTP 200
     ``{"error": true, "message": "[object Object]"}``; the client connects instead (INFO)."""
     caplog.set_level(logging.INFO, logger="relay.evolution")
     up = await make_upstream(presets=[PresetInstance("z")])
@@ -187,7 +187,7 @@ async def test_restart_closed_falls_back_to_connect(
 
 
 async def test_logout_connected(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.4: logout of an ``open`` instance is 200; the instance stays, closed."""
+    """docs/upstream.md §3.4: logout of an ``open`` instance is 200; the instance stays, closed."""
     up = await make_upstream(presets=[PresetInstance("l", state="open")])
     result = await up.client.logout("l")
     assert (result.already_logged_out, result.upstream_status) == (False, 200)
@@ -200,14 +200,14 @@ async def test_logout_connected(make_upstream: UpstreamFactory) -> None:
 
 
 async def test_logout_closed_is_already_logged_out(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.4, §11.4: 400 "is not connected" counts as already logged out."""
+    """docs/upstream.md §3.4, §11.4: 400 "is not connected" counts as already logged out."""
     up = await make_upstream(presets=[PresetInstance("lc")])
     result = await up.client.logout("lc")
     assert (result.already_logged_out, result.upstream_status) == (True, 400)
 
 
 async def test_delete(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §3.5: 200, then (asynchronously) 404, i.e. ``UpstreamInstanceNotFound``."""
+    """docs/upstream.md §3.5: 200, then (asynchronously) 404, i.e. ``UpstreamInstanceNotFound``."""
     up = await make_upstream(presets=[PresetInstance("d", state="open")])
     result = await up.client.delete("d")
     assert result.upstream_status == 200
@@ -239,7 +239,7 @@ async def test_delete(make_upstream: UpstreamFactory) -> None:
     ],
 )
 async def test_404_means_gone_whatever_the_key(make_upstream: UpstreamFactory, call: str) -> None:
-    """EVOLUTION.md §2 (guard order), §3, §11.3: an unknown name is 404 even with a wrong key,
+    """docs/upstream.md §2 (guard order), §3, §11.3: an unknown name is 404 even with a wrong key,
     and every ``{name}`` route reports it as ``UpstreamInstanceNotFound``."""
     up = await make_upstream(client={"apikey": "definitely-wrong"})
     with pytest.raises(UpstreamInstanceNotFound) as caught:
@@ -250,7 +250,7 @@ async def test_404_means_gone_whatever_the_key(make_upstream: UpstreamFactory, c
 
 
 async def test_wrong_key_on_existing_instance(make_upstream: UpstreamFactory) -> None:
-    """EVOLUTION.md §1, §2: past the existence guard a wrong key is 401 with a *string*
+    """docs/upstream.md §1, §2: past the existence guard a wrong key is 401 with a *string*
     message; it is a rejection, not "gone"."""
     up = await make_upstream(
         presets=[PresetInstance("k")], client={"apikey": "wrong-" + SIM_APIKEY}

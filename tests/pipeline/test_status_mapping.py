@@ -1,4 +1,4 @@
-"""SPEC's status mapping, row by row, for events and for reconciliation."""
+"""docs/live-events.md's status table, row by row, for events and for reconciliation."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Fixtures for the simulator's tests: a running simulator, an HTTP session, Socket.IO clients.
 
-The samples in ``../shared/evolution-samples/`` are the reference; a missing directory fails
-the tests that need it (never a skip).
+The real Evolution payloads in ``tests/fixtures/evolution/`` are the reference; a missing file
+fails the tests that need it (never a skip).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,17 +16,16 @@ import pytest
 import socketio
 
 from relay.simulator import PresetInstance, SimConfig, Simulator
+from tests.conftest import EVOLUTION_SAMPLES
 from tests.support import eventually, fast_sim_config
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / ".." / "shared" / "evolution-samples"
 KEY = "test-global-key"
 
 
 def sample(name: str) -> Any:
-    path = SAMPLES / name
+    path = EVOLUTION_SAMPLES / name
     if not path.is_file():
-        pytest.fail(f"reference sample {path} is missing: the fidelity tests need ../shared/")
+        pytest.fail(f"reference sample {path} is missing from tests/fixtures/evolution/")
     return json.loads(path.read_text())
 
 

@@ -16,7 +16,7 @@ from tests.simulator.conftest import KEY, MakeSim, Running, eventually
 
 
 async def test_call_log_records_requests(running: Running) -> None:
-    """Call log: method, path, query, body and whether the key would pass (EVOLUTION.md §2)."""
+    """Call log: method, path, query, body and whether the key would pass (docs/upstream.md §2)."""
     await running.create("inst1", token="tok1")
     await running.call("GET", "/instance/connectionState/inst1", key="tok1")
     await running.call("GET", "/instance/connect/inst1", key="wrong", params={"number": "55"})
@@ -124,7 +124,8 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_cli_options_and_defaults() -> None:
-    """SPEC command line: ``simulate`` options and defaults; func is set for the main CLI."""
+    """docs/configuration.md "Command line": ``simulate`` options and defaults; func is set for
+    the main CLI."""
     args = parse()
     assert (args.host, args.port, args.apikey) == ("127.0.0.1", 8080, "BQYHJGJHJ")
     assert callable(args.func)
@@ -192,7 +193,7 @@ def test_cli_help_documents_every_option() -> None:
 
 
 async def test_cli_runs_until_sigterm_and_exits_zero() -> None:
-    """SPEC command line: ``simulate`` serves until SIGTERM, then exits 0."""
+    """docs/configuration.md "Command line": ``simulate`` serves until SIGTERM, then exits 0."""
     code = (
         "import argparse, sys\n"
         "from relay.simulator.cli import add_parser\n"

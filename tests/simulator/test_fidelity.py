@@ -1,5 +1,5 @@
 """Fidelity: what the simulator emits and answers has the shape of the real samples in
-``../shared/evolution-samples/`` (EVOLUTION.md §1, §3, §5, §6.5, §7). Missing samples fail."""
+``tests/fixtures/evolution/`` (docs/upstream.md §1, §3, §5, §6.5, §7). Missing samples fail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Fidelity of HTTP bodies against ``evolution-samples/http-responses.json`` (EVOLUTION.md §1–§5).
+"""Fidelity of HTTP bodies against ``tests/fixtures/evolution/http-responses.json``
+(docs/upstream.md §1–§5).
 
 Error bodies are compared exactly (same instance names as in the samples); success bodies by
 shape (keys, key order, JSON types), since ids and timestamps differ.

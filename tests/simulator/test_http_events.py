@@ -1,4 +1,4 @@
-"""The simulator's ``/websocket/*`` and ``/webhook/*`` routes against EVOLUTION.md §4–§5."""
+"""The simulator's ``/websocket/*`` and ``/webhook/*`` routes against docs/upstream.md §4–§5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator's ``/instance/*`` routes against EVOLUTION.md §1–§3."""
+"""The simulator's ``/instance/*`` routes against docs/upstream.md §1–§3."""
 
 from __future__ import annotations
 

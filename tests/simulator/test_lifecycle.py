@@ -1,4 +1,4 @@
-"""The instance state machine and the events it emits (EVOLUTION.md §3.2–§3.5, §6.5, §7–§9)."""
+"""The instance state machine and the events it emits (docs/upstream.md §3.2–§3.5, §6.5, §7–§9)."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ async def test_restart_connecting_restarts_qr_cycle(running: Running) -> None:
 
 
 async def test_presets_start_in_their_states(make_sim: MakeSim) -> None:
-    """Demo contract: presets start pairing, open (WORKING) and closed (EVOLUTION.md §8)."""
+    """Demo contract: presets start pairing, open (WORKING) and closed (docs/upstream.md §8)."""
     running = await make_sim(
         [
             PresetInstance("pairing", state="connecting"),

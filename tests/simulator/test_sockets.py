@@ -1,4 +1,4 @@
-"""Socket.IO output with a real python-socketio client (EVOLUTION.md §6)."""
+"""Socket.IO output with a real python-socketio client (docs/upstream.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Simulator → relay: statuses in Postgres, re-emitted events, for each row of SPEC's mapping."""
+"""Simulator → relay: statuses in Postgres, re-emitted events, for each row of the status table
+in docs/live-events.md."""
 
 from __future__ import annotations
 

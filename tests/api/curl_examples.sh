@@ -1,4 +1,5 @@
-# The README "HTTP API" curl examples, in the order test_serve_curl.py replays them.
+# The curl examples of docs/api.md ("Examples"), in the order test_serve_curl.py replays them;
+# that test also checks that docs/api.md shows these very lines, in this order.
 # A "#> message" line gives the success message the call before it must answer.
 TOKEN=$(evo-relay token --tenant acme --role ADMIN --user ana)
 curl -s -X POST http://127.0.0.1:3001/api/instance-management/instances -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"instanceName": "minha-instancia"}'
