@@ -1,9 +1,11 @@
 """The built-in panel: ``GET /`` and its assets under ``/panel/``, served from package data.
 
-The files (``index.html``, ``panel.css``, ``panel.js``) are plain HTML, CSS and JavaScript
-with no build step; they are read once through :mod:`importlib.resources`, so the panel works
-from a wheel or a zip as well as from a checkout. ``/panel/events.json`` is the list of
-Evolution's websocket event names, from :mod:`relay.evolution.names`, so the dialog's
+The files are plain HTML, CSS and JavaScript with no build step: ``index.html``, ``panel.css``
+and the ES modules under ``js/`` (``js/main.js`` imports the others by relative path, so they
+are served at ``/panel/js/...``). Every ``.html``, ``.css`` and ``.js`` file of this package is
+read once through :mod:`importlib.resources`, so the panel works from a wheel or a zip as well
+as from a checkout, and a new module needs no change here. ``/panel/events.json`` is the list
+of Evolution's websocket event names, from :mod:`relay.evolution.names`, so the dialog's
 checkboxes and the API's validation share one source.
 
 Both paths are public (the middleware's list): the page holds no data, every call it makes
@@ -13,18 +15,22 @@ carries the user's token. A strict Content-Security-Policy keeps the page to its
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import PurePosixPath
 from typing import Final
 
 from aiohttp import web
 
 from relay.evolution.names import EVENTS_2_3, REQUIRED_EVENTS
 
-ASSETS: Final = {
-    "index.html": "text/html",
-    "panel.css": "text/css",
-    "panel.js": "text/javascript",
+# By suffix. Module scripts need a JavaScript type: browsers refuse others under nosniff.
+CONTENT_TYPES: Final = {
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
 }
 
 SECURITY_HEADERS: Final = {
@@ -52,12 +58,21 @@ class Asset:
         )
 
 
+def _panel_files(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    """``(path under /panel/, file)`` for each file with a known suffix, in sub-folders too."""
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                yield from _panel_files(entry, f"{prefix}{entry.name}/")
+        elif PurePosixPath(entry.name).suffix in CONTENT_TYPES:
+            yield prefix + entry.name, entry
+
+
 def load_assets() -> dict[str, Asset]:
     """Every file of the panel, read from package data, plus the event list."""
-    files = resources.files(__name__)
     assets = {
-        name: Asset(files.joinpath(name).read_bytes(), content_type)
-        for name, content_type in ASSETS.items()
+        path: Asset(file.read_bytes(), CONTENT_TYPES[PurePosixPath(path).suffix])
+        for path, file in _panel_files(resources.files(__name__))
     }
     events = {"events": list(EVENTS_2_3), "required": list(REQUIRED_EVENTS)}
     assets["events.json"] = Asset(json.dumps(events).encode(), "application/json")
@@ -65,7 +80,7 @@ def load_assets() -> dict[str, Asset]:
 
 
 def setup(app: web.Application) -> None:
-    """Add ``GET /`` and ``GET /panel/{file}`` to ``app``."""
+    """Add ``GET /`` and ``GET /panel/{path}`` to ``app``: only the files loaded above."""
     assets = load_assets()
     index = assets["index.html"]
 
@@ -73,10 +88,10 @@ def setup(app: web.Application) -> None:
         return index.response()
 
     async def asset(request: web.Request) -> web.Response:
-        found = assets.get(request.match_info["file"])
+        found = assets.get(request.match_info["path"])
         if found is None:
             raise web.HTTPNotFound()
         return found.response()
 
     app.router.add_get("/", page)
-    app.router.add_get("/panel/{file}", asset)
+    app.router.add_get("/panel/{path:.+}", asset)

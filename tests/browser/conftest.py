@@ -3,12 +3,21 @@
 Chromium is Debian's (``/usr/bin/chromium``); Playwright cannot download browsers here. Without
 it the tests skip, except under ``CI=true`` where they fail: CI must not pass by skipping.
 Each step's screenshot goes to ``artifacts/browser/`` (git-ignored).
+
+The tests see the panel as a user and the network do: the DOM, and every Server-Sent Event
+the page receives (:attr:`Panel.frames`, read from Chromium's DevTools protocol). The panel
+has no JavaScript hook for tests.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +26,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from relay.demo.wiring import Demo, DemoOptions, running
+from tests.browser.netcut import CuttableLink
 from tests.conftest import REPO
 from tests.support import missing_tool
 
@@ -66,16 +76,58 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await launched.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One Server-Sent Event as the page received it."""
+
+    event: str
+    id: int | None
+    data: Any
+
+    def names(self) -> set[str]:
+        """The instances this event is about."""
+        if self.event == "instances.snapshot":
+            return {item["instanceName"] for item in self.data["instances"]}
+        about = self.data.get("instanceName") or self.data.get("instance")
+        if isinstance(about, dict):  # instance.added
+            about = about.get("instanceName")
+        return {about} if about else set()
+
+
 class Panel:
-    """A page on the panel, plus the test's helpers: screenshots, JS errors, the API."""
+    """A page on the panel, plus the test's helpers: screenshots, JS errors, the SSE frames."""
 
     def __init__(self, page: Page, demo: Demo, test_name: str) -> None:
         self.page = page
         self.demo = demo
         self.name = re.sub(r"[^A-Za-z0-9_-]+", "-", test_name)
         self.errors: list[str] = []
+        self.frames: list[Frame] = []
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on("console", self._console)
+
+    async def watch_stream(self) -> None:
+        """Record every SSE frame the page receives, from the DevTools protocol."""
+        cdp = await self.page.context.new_cdp_session(self.page)
+        cdp.on("Network.eventSourceMessageReceived", self._frame)
+        await cdp.send("Network.enable")
+
+    def _frame(self, message: dict[str, Any]) -> None:
+        event_id = message.get("eventId") or ""
+        seq = int(event_id) if event_id.isdigit() else None
+        try:
+            data = json.loads(message["data"]) if message["data"] else {}
+        except json.JSONDecodeError:
+            data = message["data"]
+        self.frames.append(Frame(message["eventName"], seq, data))
+
+    def last_id(self) -> int:
+        ids = [frame.id for frame in self.frames if frame.id is not None]
+        assert ids, "the page has received no event with an id"
+        return max(ids)
+
+    def got(self, event: str, name: str) -> bool:
+        return any(f.event == event and name in f.names() for f in self.frames)
 
     def _console(self, message: Any) -> None:
         # Chromium logs every non-2xx fetch as "Failed to load resource"; the tests make
@@ -83,9 +135,13 @@ class Panel:
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             self.errors.append(message.text)
 
-    async def open(self, who: str | None = "tenant-a") -> None:
-        url = self.demo.panel_url(who) if who else self.demo.relay_url + "/"
-        await self.page.goto(url)
+    async def open(self, who: str | None = "tenant-a", *, base: str | None = None) -> None:
+        """The panel with one of the demo's tokens (None: no token), from ``base`` if given."""
+        await self.open_with(self.demo.tokens[who] if who else None, base=base)
+
+    async def open_with(self, token: str | None, *, base: str | None = None) -> None:
+        url = (base or self.demo.relay_url) + "/"
+        await self.page.goto(url + (f"#token={token}" if token else ""))
 
     def card(self, name: str) -> Any:
         return self.page.locator(f'li.card[data-instance="{name}"]')
@@ -107,19 +163,80 @@ class Panel:
         return target
 
 
-@pytest.fixture
-async def panel(
-    browser: Browser, demo: Demo, request: pytest.FixtureRequest
-) -> AsyncIterator[Panel]:
+@asynccontextmanager
+async def panel_page(browser: Browser, demo: Demo, name: str) -> AsyncIterator[Panel]:
+    """A page in a context of its own (its own sessionStorage), closed and checked after."""
     context = await browser.new_context(viewport=LAPTOP)
     page = await context.new_page()
     page.set_default_timeout(10_000)
-    opened = Panel(page, demo, request.node.name)
+    opened = Panel(page, demo, name)
+    await opened.watch_stream()
     try:
         yield opened
     finally:
         await context.close()
     assert not opened.errors, f"JavaScript errors on the page: {opened.errors}"
+
+
+@pytest.fixture
+async def panel(
+    browser: Browser, demo: Demo, request: pytest.FixtureRequest
+) -> AsyncIterator[Panel]:
+    async with panel_page(browser, demo, request.node.name) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def other_panel(
+    browser: Browser, demo: Demo, request: pytest.FixtureRequest
+) -> AsyncIterator[Panel]:
+    """A second page, as another tab or another user of the same tenant would have."""
+    async with panel_page(browser, demo, request.node.name + "-other") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def link(demo: Demo) -> AsyncIterator[CuttableLink]:
+    """A cuttable network path to the relay: open the page with ``base=link.url``."""
+    forwarder = CuttableLink(demo.relay_url)
+    await forwarder.start()
+    try:
+        yield forwarder
+    finally:
+        await forwarder.close()
+
+
+async def api(
+    http: aiohttp.ClientSession,
+    demo: Demo,
+    method: str,
+    path: str,
+    who: str = "tenant-a",
+    body: dict[str, Any] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Call the relay's management API with one of the demo's tokens."""
+    headers = {"Authorization": f"Bearer {demo.tokens[who]}"}
+    url = demo.relay_url + API + path
+    async with http.request(method, url, headers=headers, json=body) as response:
+        return response.status, await response.json()
+
+
+async def scan(http: aiohttp.ClientSession, demo: Demo, name: str) -> None:
+    async with http.post(f"{demo.simulator_url}/_sim/scan/{name}") as response:
+        assert response.status == 200, await response.text()
+
+
+async def stored_status(http: aiohttp.ClientSession, demo: Demo, name: str, want: str) -> None:
+    """Poll the API (with a deadline) until the relay has recorded ``want`` for ``name``."""
+    deadline = time.monotonic() + 10
+    while True:
+        status, body = await api(http, demo, "GET", "/instances")
+        assert status == 200, body
+        found = {i["instanceName"]: i["status"] for i in body["instances"]}
+        if found.get(name) == want:
+            return
+        assert time.monotonic() < deadline, f"{name} is {found.get(name)}, never {want}"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
