@@ -1,6 +1,6 @@
 """The benchmark driver: ``make bench`` (``python -m bench.run``), or ``--smoke`` for tiny sizes.
 
-It starts the simulator (``bench.simproc``), each server under test as a separate process
+It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
 (fanout, tenants, idle, storm against both servers, interleaved; resubscribe against evo-relay),
 and writes ``<out>/<date>-<scenario>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
@@ -29,10 +29,11 @@ from typing import Any
 
 import asyncpg
 
-from bench import connections, plot, report, resubscribe, throughput
-from bench.harness import FULL, SMOKE, Harness
-from bench.procs import raise_nofile
-from bench.servers import BENCH_DIR, DEFAULT_DSN
+from bench.common import plot, report
+from bench.common.harness import FULL, SMOKE, Harness
+from bench.common.procs import raise_nofile
+from bench.common.servers import BENCH_DIR, DEFAULT_DSN
+from bench.scenarios import connections, resubscribe, throughput
 from relay.store.embedded import EmbeddedPostgres
 
 log = logging.getLogger("bench")

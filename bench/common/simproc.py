@@ -1,4 +1,4 @@
-"""The simulator process of a benchmark run: ``python -m bench.simproc`` (started by the driver).
+"""The simulator process of a run: ``python -m bench.common.simproc`` (started by the driver).
 
 It runs :class:`relay.simulator.app.Simulator` through its Python API on uvloop and takes
 JSON-line commands on stdin, answering one JSON line each on stdout:
@@ -23,11 +23,11 @@ import sys
 import time
 from typing import Any
 
-from bench.mix import MixLoad
+from bench.common.mix import MixLoad
 from relay.simulator.app import Simulator
 from relay.simulator.config import SimConfig, load_presets
 
-log = logging.getLogger("bench.simproc")
+log = logging.getLogger("bench.common.simproc")
 
 APIKEY = "bench-global-apikey"
 

@@ -22,8 +22,8 @@ import random
 import time
 from typing import Any
 
-from bench.harness import Harness, names, spread, tenant_ids
-from bench.servers import RelayServer
+from bench.common.harness import Harness, names, spread, tenant_ids
+from bench.common.servers import RelayServer
 
 log = logging.getLogger(__name__)
 

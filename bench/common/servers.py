@@ -21,12 +21,12 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench.procs import Child, free_port, wait_http_ok
-from bench.stats import cpu_seconds, rss_kb
+from bench.common.procs import Child, free_port, wait_http_ok
+from bench.common.stats import cpu_seconds, rss_kb
 from relay.store import Store
 from relay.store.models import Status
 
-BENCH_DIR = Path(__file__).resolve().parent
+BENCH_DIR = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 STOP_GRACE = 20.0

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the Agg backend is chosen first
 
-from bench.stats import Histogram
+from bench.common.stats import Histogram
 
 COLORS = {"evo-relay": "tab:blue", "node-peer": "tab:orange"}
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.loadpool import LoadPool
-from bench.procs import LineProcess
-from bench.servers import NodePeer, RelayServer, make_server
-from bench.stats import cpu_seconds
+from bench.common.loadpool import LoadPool
+from bench.common.procs import LineProcess
+from bench.common.servers import NodePeer, RelayServer, make_server
+from bench.common.stats import cpu_seconds
 from relay.store.models import Status
 
 SERVERS = ("relay", "node")
@@ -100,7 +100,7 @@ def spread(instances: list[str], tenants: list[str]) -> dict[str, str]:
 
 
 class Sim:
-    """The simulator child process (``python -m bench.simproc``)."""
+    """The simulator child process (``python -m bench.common.simproc``)."""
 
     def __init__(self, proc: LineProcess) -> None:
         self.proc = proc
@@ -124,7 +124,7 @@ class Harness:
 
     @contextlib.asynccontextmanager
     async def simulator(self, instances: int, **options: Any) -> AsyncIterator[Sim]:
-        argv = [sys.executable, "-m", "bench.simproc"]
+        argv = [sys.executable, "-m", "bench.common.simproc"]
         proc = await LineProcess.spawn("simulator", argv, self.log_dir, stdin=True)
         sim = Sim(proc)
         try:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.stats import Histogram, ratio
+from bench.common.stats import Histogram, ratio
 
 RELAY, NODE = "evo-relay", "node-peer"
 Row = tuple[str, str, Any, Any, str, bool | None]
