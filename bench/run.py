@@ -3,7 +3,8 @@
 It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
 (fanout, tenants, idle, storm against both servers, interleaved; resubscribe against evo-relay),
-and writes ``<out>/<date>-<scenario>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
+and writes ``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and
+points ``<out>/latest`` at that folder (:mod:`bench.common.results`).
 
 Postgres: ``--database-url``, else ``BENCH_DATABASE_URL``, else the local server at
 ``postgresql://postgres@127.0.0.1:5432/test``, else an embedded one (pgserver). Each relay
@@ -23,13 +24,12 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench.common import plot, report
+from bench.common import plot, report, results
 from bench.common.harness import FULL, SMOKE, Harness
 from bench.common.procs import raise_nofile
 from bench.common.servers import BENCH_DIR, DEFAULT_DSN
@@ -53,12 +53,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="tiny sizes (about 30 s), for the tests")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list to run")
-    p.add_argument("--out", type=Path, help="output directory (default bench/results, "
-                   "or bench/results/smoke with --smoke)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="results root: a run writes into <out>/<date>/ "
+                   "(default bench/results, or bench/results/smoke with --smoke)")  # fmt: skip
     p.add_argument("--log-dir", type=Path, help="child logs (default: a temporary directory)")
     p.add_argument("--servers", default="relay,node", help="relay, node or both (default)")
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    unknown = {n.strip() for n in args.scenarios.split(",") if n.strip()} - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
+    return args
 
 
 @contextlib.asynccontextmanager
@@ -94,43 +98,52 @@ def machine() -> str:
 
 async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     mode = "smoke" if args.smoke else "full"
-    out: Path = args.out or (BENCH_DIR / "results" / ("smoke" if args.smoke else ""))
-    os.makedirs(out, exist_ok=True)
+    root: Path = args.out or (BENCH_DIR / "results" / ("smoke" if args.smoke else ""))
+    date = results.today()
+    out = results.dated_folder(root, date)
     log_dir: Path = args.log_dir or Path(tempfile.mkdtemp(prefix="evo-relay-bench-"))
     nofile = raise_nofile()
     log.info("%s run; outputs in %s, child logs in %s, fd limit %s", mode, out, log_dir, nofile)
     started = time.monotonic()
     load_before = os.getloadavg()[0]
-    date = datetime.now(UTC).strftime("%Y-%m-%d")
-    results: dict[str, dict[str, Any]] = {}
+    ran: dict[str, dict[str, Any]] = {}
     async with database(args.database_url, log_dir) as root_dsn:
         servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
         harness = Harness(SMOKE if args.smoke else FULL, root_dsn, log_dir, servers=servers)
         for name in [n.strip() for n in args.scenarios.split(",") if n.strip()]:
-            t0 = time.monotonic()
-            log.info("scenario %s", name)
-            try:
-                data = await asyncio.wait_for(SCENARIOS[name](harness), SCENARIO_TIMEOUT[mode])
-            except Exception as exc:  # one failing scenario must not lose the others' figures
-                log.exception("scenario %s failed", name)
-                data = {"error": f"{type(exc).__name__}: {exc}"}
-            data.update(
-                scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1),
-                loadavg_after=os.getloadavg()[0],
-            )  # fmt: skip
-            results[name] = data
-            prefix = f"{date}-smoke" if args.smoke else date
-            report.write_json(out / f"{prefix}-{name}.json", data)
+            ran[name] = await run_one(name, harness, mode)
+            results.write_json(out, name, ran[name])
     elapsed = time.monotonic() - started
+    kept = results.earlier(out, mode, skip=set(ran))
     header = (
         f"Benchmark ({mode}) of {date}, {elapsed:.0f} s in all. Machine: {machine()}. "
         f"1-minute load average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} "
         f"after (other processes share the machine). Child logs: `{log_dir}`."
     )
-    (out / "latest.md").write_text(report.markdown(results, header))
-    plot.draw(results, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")
+    if kept:
+        header += f" Rows of {', '.join(kept)} are from an earlier run of the same day."
+    table = {name: (ran.get(name) or kept[name]) for name in SCENARIOS if name in ran | kept}
+    (out / "latest.md").write_text(report.markdown(table, header))
+    if plot.has_data(ran):
+        plot.draw(ran, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")
+    results.point_latest(root, out)
     log.info("done in %.0fs: %s", elapsed, out / "latest.md")
-    return results
+    return ran
+
+
+async def run_one(name: str, harness: Harness, mode: str) -> dict[str, Any]:
+    t0 = time.monotonic()
+    log.info("scenario %s", name)
+    try:
+        data = await asyncio.wait_for(SCENARIOS[name](harness), SCENARIO_TIMEOUT[mode])
+    except Exception as exc:  # one failing scenario must not lose the others' figures
+        log.exception("scenario %s failed", name)
+        data = {"error": f"{type(exc).__name__}: {exc}"}
+    data.update(
+        scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1),
+        loadavg_after=os.getloadavg()[0],
+    )  # fmt: skip
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:

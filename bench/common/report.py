@@ -1,31 +1,14 @@
-"""Outputs: one JSON per scenario, the Markdown table (latest.md) and the plot (latest.png)."""
+"""The Markdown table (latest.md): the figures of each scenario, their targets, met or not."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from bench.common.stats import Histogram, ratio
+from bench.common.stats import ratio
 
 RELAY, NODE = "evo-relay", "node-peer"
 Row = tuple[str, str, Any, Any, str, bool | None]
-
-
-def jsonable(value: Any) -> Any:
-    """Histograms become their summary and a thinned CDF; the rest is kept."""
-    if isinstance(value, Histogram):
-        return {**value.summary(), "cdf": value.cdf()}
-    if isinstance(value, dict):
-        return {str(k).lstrip("_"): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(jsonable(data), indent=1, sort_keys=True) + "\n")
 
 
 def _get(data: dict[str, Any], server: str, *keys: str) -> Any:

@@ -8,6 +8,7 @@ locally and fails under CI (``CI=true``): run ``npm ci --prefix bench``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,13 +48,13 @@ def smoke_run(
     ]  # fmt: skip
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"bench.run --smoke failed:\n{done.stderr[-6000:]}"
-    return out
+    latest = out / "latest"
+    assert latest.is_symlink() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(latest.readlink()))
+    return latest.resolve()
 
 
-def _scenario(out: Path, name: str) -> dict[str, Any]:
-    files = sorted(out.glob(f"*-smoke-{name}.json"))
-    assert len(files) == 1, f"expected one JSON for {name}, found {files}"
-    data: dict[str, Any] = json.loads(files[0].read_text())
+def _scenario(folder: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / f"{name}.json").read_text())
     assert data["scenario"] == name and data["mode"] == "smoke"
     assert "error" not in data, data.get("error")
     return data
