@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import platform
@@ -23,18 +22,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from bench.common import plot, report, results
+from bench.common.database import database
 from bench.common.harness import FULL, SMOKE, Harness
 from bench.common.procs import raise_nofile
-from bench.common.servers import BENCH_DIR, DEFAULT_DSN
-from bench.scenarios import connections, resubscribe, throughput
-from relay.store.embedded import EmbeddedPostgres
+from bench.common.servers import BENCH_DIR
+from bench.scenarios import connections, micro, resubscribe, throughput
 
 log = logging.getLogger("bench")
 
@@ -45,6 +42,7 @@ SCENARIOS: dict[str, Scenario] = {
     "idle": connections.idle,
     "storm": connections.storm,
     "resubscribe": resubscribe.resubscribe,
+    "micro": micro.micro,
 }
 SCENARIO_TIMEOUT = {"full": 240.0, "smoke": 60.0}
 
@@ -63,28 +61,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
     return args
-
-
-@contextlib.asynccontextmanager
-async def database(url: str | None, log_dir: Path) -> AsyncIterator[str]:
-    candidates = [url] if url else [DEFAULT_DSN]
-    for dsn in candidates:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            if url:
-                raise
-            log.info("no Postgres at %s (%s): using an embedded one", dsn, type(exc).__name__)
-            continue
-        await conn.close()
-        yield dsn
-        return
-    embedded = EmbeddedPostgres(log_dir / "pg")
-    dsn = await embedded.start()
-    try:
-        yield dsn
-    finally:
-        await embedded.stop()
 
 
 def machine() -> str:

@@ -51,6 +51,11 @@ class Sizes:
     reconnect_delay: float = 1.0
     qr_interval: float = 3.0
     connect_concurrency: int = 32
+    micro_fanout: str = ""
+    micro_e2e: str = ""
+    micro_restart: str = ""
+    """Options of each micro-benchmark (empty: its own defaults)."""
+    micro_wait: float = 150.0
 
 
 FULL = Sizes()
@@ -78,6 +83,10 @@ SMOKE = replace(
     storm_instances=10,
     resub_instances=20,
     resub_deadline=15.0,
+    micro_fanout="--clients 4 --events 10 --rounds 1 --per-process 4",
+    micro_e2e="--rate 20 --clients 2 --tenants 1 --instances 1 --seconds 1 --warmup 0.5",
+    micro_restart="--calls 10 --warmup 2",
+    micro_wait=40.0,
 )
 
 MIX_TENANTS = {"messages.upsert": 0.90, "qrcode.updated": 0.08, "connection.update": 0.02}
@@ -150,8 +159,7 @@ class Harness:
             await server.start(sim.url, sim.apikey, mode, tag)
             yield server
         finally:
-            with contextlib.suppress(AttributeError):  # never started: no child
-                await server.stop()
+            await server.stop()
 
     @contextlib.asynccontextmanager
     async def pool(

@@ -138,9 +138,33 @@ def _resubscribe(d: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def _micro(d: dict[str, Any]) -> list[Row]:
+    def one(figure: str, *keys: str) -> Row:
+        return ("micro", figure, _get(d, RELAY, *keys), None, "", None)
+
+    fan = ("fanout_micro", "us_per_delivery")
+    return [
+        one(
+            "fan-out µs/delivery, python-socketio's emit (deflate off)",
+            *fan,
+            "deflate off",
+            "stock",
+        ),
+        one("fan-out µs/delivery, Hub.publish (deflate off)", *fan, "deflate off", "fast"),
+        one(
+            "fan-out µs/delivery, python-socketio's emit (deflate on)", *fan, "deflate on", "stock"
+        ),
+        one("fan-out µs/delivery, Hub.publish (deflate on)", *fan, "deflate on", "fast"),
+        one("end-to-end latency p50 ms (python-socketio clients)", "e2e_latency", "p50_ms"),
+        one("end-to-end latency p99 ms (python-socketio clients)", "e2e_latency", "p99_ms"),
+        one("POST /restart p50 ms", "restart_latency", "p50_ms"),
+        one("POST /restart p99 ms", "restart_latency", "p99_ms"),
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fanout": _fanout, "tenants": _tenants, "idle": _idle, "storm": _storm,
-    "resubscribe": _resubscribe,
+    "resubscribe": _resubscribe, "micro": _micro,
 }  # fmt: skip
 
 

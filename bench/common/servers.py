@@ -14,28 +14,22 @@ import json
 import os
 import shlex
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 
-from bench.common.procs import Child, free_port, wait_http_ok
+from bench.common.database import create_schema, drop_schema, new_schema_name
+from bench.common.procs import Child, free_port, wait_healthy
 from bench.common.stats import cpu_seconds, rss_kb
 from relay.store import Store
 from relay.store.models import Status
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 STOP_GRACE = 20.0
 """evo-relay needs more than 5 s to close 10,000 connections at shutdown."""
 WEBSOCKET_EVENTS = ("CONNECTION_UPDATE", "QRCODE_UPDATED", "MESSAGES_UPSERT")
-
-
-def with_search_path(dsn: str, schema: str) -> str:
-    return dsn + ("&" if "?" in dsn else "?") + f"search_path={schema}"
 
 
 class Server:
@@ -59,7 +53,10 @@ class Server:
         return {}
 
     async def stop(self) -> None:
-        await self.child.stop(grace=STOP_GRACE)
+        """Stop the process if it was started (safe after a failed ``prepare``/``start``)."""
+        child: Child | None = getattr(self, "child", None)
+        if child is not None:
+            await child.stop(grace=STOP_GRACE)
 
 
 class RelayServer(Server):
@@ -68,18 +65,14 @@ class RelayServer(Server):
     def __init__(self, root_dsn: str, log_dir: Path) -> None:
         self._root_dsn = root_dsn
         self._log_dir = log_dir
-        self.schema = f"bench_{uuid.uuid4().hex[:12]}"
-        self.dsn = with_search_path(root_dsn, self.schema)
+        self.schema = new_schema_name()
+        self.dsn = ""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def prepare(self, tenants: dict[str, str], status: Status = Status.WORKING) -> None:
         """Create the schema and one row per instance (tenant from ``tenants``)."""
-        conn = await asyncpg.connect(self._root_dsn)
-        try:
-            await conn.execute(f"CREATE SCHEMA {self.schema}")
-        finally:
-            await conn.close()
+        self.dsn = await create_schema(self._root_dsn, self.schema)
         store = await Store.open(self.dsn, max_size=8)
         try:
             sem = asyncio.Semaphore(8)
@@ -95,7 +88,10 @@ class RelayServer(Server):
         finally:
             await store.close()
 
-    async def start(self, sim_url: str, apikey: str, mode: str, tag: str) -> None:
+    async def start(
+        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
+    ) -> None:
+        """``env``: further ``RELAY_*`` settings (e.g. ``RELAY_RECONCILE_INTERVAL``)."""
         env = {
             **os.environ,
             "RELAY_HOST": "127.0.0.1",
@@ -107,12 +103,13 @@ class RelayServer(Server):
             "RELAY_EVOLUTION_EVENTS_MODE": mode,
             "RELAY_JWT_SECRET": JWT_SECRET,
             "RELAY_LOG_LEVEL": os.environ.get("BENCH_RELAY_LOG_LEVEL", "WARNING"),
+            **(env or {}),
         }
         argv = shlex.split(os.environ.get("BENCH_RELAY_CMD", "")) or [
             sys.executable, "-m", "relay", "serve"
         ]  # fmt: skip
         self.child = await Child.spawn(f"{tag}-relay", argv, self._log_dir, env)
-        await wait_http_ok(self.url + "/readyz", self.child)
+        await wait_healthy(self.url + "/readyz", self.child)
 
     async def metrics(self) -> dict[str, float]:
         """Un-labelled sums of the relay's Prometheus samples (``relay_*``)."""
@@ -134,11 +131,7 @@ class RelayServer(Server):
 
     async def stop(self) -> None:
         await super().stop()
-        conn = await asyncpg.connect(self._root_dsn)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
-        finally:
-            await conn.close()
+        await drop_schema(self._root_dsn, self.schema)
 
 
 class NodePeer(Server):
@@ -154,7 +147,9 @@ class NodePeer(Server):
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._tenants_file.write_text(json.dumps(tenants))
 
-    async def start(self, sim_url: str, apikey: str, mode: str, tag: str) -> None:
+    async def start(
+        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
+    ) -> None:
         if mode != "global":
             raise ValueError("the Node peer subscribes in global mode only")
         env = {
@@ -167,7 +162,7 @@ class NodePeer(Server):
         }
         script = BENCH_DIR / "peers" / "node-relay" / "relay.js"
         self.child = await Child.spawn(f"{tag}-node", ["node", str(script)], self._log_dir, env)
-        await wait_http_ok(self.url + "/readyz", self.child)
+        await wait_healthy(self.url + "/readyz", self.child)
 
 
 def make_server(kind: str, root_dsn: str, log_dir: Path) -> RelayServer | NodePeer:
