@@ -14,10 +14,12 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from bench.common.database import create_schema, drop_schema, new_schema_name
 from bench.common.procs import Child, free_port, wait_healthy
@@ -27,6 +29,7 @@ from relay.store.models import Status
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
+METRIC_POLL = 0.2
 STOP_GRACE = 20.0
 """evo-relay needs more than 5 s to close 10,000 connections at shutdown."""
 WEBSOCKET_EVENTS = ("CONNECTION_UPDATE", "QRCODE_UPDATED", "MESSAGES_UPSERT")
@@ -52,11 +55,14 @@ class Server:
     async def metrics(self) -> dict[str, float]:
         return {}
 
-    async def stop(self) -> None:
-        """Stop the process if it was started (safe after a failed ``prepare``/``start``)."""
+    async def stop_process(self) -> None:
+        """Stop the process if it was started (safe after a failed start, and twice)."""
         child: Child | None = getattr(self, "child", None)
         if child is not None:
             await child.stop(grace=STOP_GRACE)
+
+    async def stop(self) -> None:
+        await self.stop_process()
 
 
 class RelayServer(Server):
@@ -126,8 +132,34 @@ class RelayServer(Server):
                 out[key] = out.get(key, 0.0) + float(value)
         return out
 
+    async def wait_metric(self, name: str, at_least: float, within: float) -> float | None:
+        """Seconds until the metric ``name`` reaches ``at_least``; None if it did not in time."""
+        started = time.monotonic()
+        while time.monotonic() - started < within:
+            if (await self.metrics()).get(name, 0.0) >= at_least:
+                return round(time.monotonic() - started, 2)
+            await asyncio.sleep(METRIC_POLL)
+        return None
+
     async def store(self) -> Store:
         return await Store.open(self.dsn, max_size=2)
+
+    async def row_updates(self, table: str = "instances") -> int:
+        """``n_tup_upd`` of one of the relay's tables (``pg_stat_user_tables``).
+
+        Postgres publishes a backend's counts when it goes idle, at most once a second (and
+        only after ~10 s once it stays idle), and when it exits: read it after the relay has
+        stopped for a final figure.
+        """
+        conn = await asyncpg.connect(self._root_dsn)
+        try:
+            value = await conn.fetchval(
+                "SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+                self.schema, table,
+            )  # fmt: skip
+        finally:
+            await conn.close()
+        return int(value or 0)
 
     async def stop(self) -> None:
         await super().stop()
