@@ -2,9 +2,10 @@
 
 It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
-(fanout, tenants, idle, storm against both servers, interleaved; resubscribe against evo-relay),
-and writes ``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and
-points ``<out>/latest`` at that folder (:mod:`bench.common.results`).
+(``bench.scenarios``: fanout, tenants, idle, storm against both servers, interleaved;
+resubscribe, first-qr, recovery, loop-writes and micro against evo-relay), and writes
+``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and points
+``<out>/latest`` at that folder (:mod:`bench.common.results`).
 
 Postgres: ``--database-url``, else ``BENCH_DATABASE_URL``, else the local server at
 ``postgresql://postgres@127.0.0.1:5432/test``, else an embedded one (pgserver). Each relay
