@@ -59,7 +59,7 @@ class Sizes:
     connect_wait: float = 2.0
     qr_first_ttl: float = 60.0
     pairing_qr_interval: float = 20.0
-    first_qr_deadline: float = 10.0
+    first_qr_deadline: float = 4.0
     recovery_instances: int = 50
     recovery_sim_down: float = 10.0
     """Evolution answers HTTP again 9–13 s after a restart (EVOLUTION.md §12)."""

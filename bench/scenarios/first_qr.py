@@ -8,8 +8,10 @@ N closed instances through the relay (``POST /instances``), then connects them o
 another. Each connect is timed from just before its POST until the tenant's Socket.IO client
 (python-socketio, connected before any of it) receives, for that instance, the first
 ``instance.status`` carrying a ``qrcode`` or the first ``qrcode.updated``, whichever comes
-first; the next connect starts once both that QR and the POST's reply are in. The figures are
-p50 and p99 (nearest rank) per mode. Target: p50 ≤ 1.2 s and p99 ≤ 1.5 s in both modes.
+first; the next connect starts once both that QR and the POST's reply are in. A QR that has
+not arrived within ``first_qr_deadline`` (4 s; the next one would come 20 s later) counts as
+missed. The figures are p50 and p99 (nearest rank) per mode and the missed connects. Target:
+p50 ≤ 1.2 s and p99 ≤ 1.5 s in both modes, none missed.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ async def first_qr(h: Harness) -> dict[str, Any]:
     modes = {mode: await one_mode(h, mode) for mode in MODES}
     return {
         "instances": s.first_qr_instances, "first_qr_delay_s": s.first_qr_delay,
-        "connect_wait_s": s.connect_wait, "target": {"p50_s": TARGET_P50_S, "p99_s": TARGET_P99_S},
+        "connect_wait_s": s.connect_wait, "deadline_s": s.first_qr_deadline,
+        "target": {"p50_s": TARGET_P50_S, "p99_s": TARGET_P99_S},
         "servers": {"evo-relay": modes},
     }  # fmt: skip

@@ -121,8 +121,11 @@ def test_first_qr_times_every_connect_in_both_modes(smoke_run: Path) -> None:
     data = _scenario(smoke_run, "first-qr")
     for mode in ("instance", "global"):
         figures = data["servers"]["evo-relay"][mode]
-        assert figures["connects"] == data["instances"] == figures["received"], mode
-        assert len(figures["seconds"]) == figures["received"] and not figures["missed"]
+        # A connect whose QR never reaches the client is a finding the table reports (the
+        # relay joins a new instance's namespace with a backoff), not a broken harness.
+        assert figures["received"] + len(figures["missed"]) == figures["connects"], mode
+        assert figures["connects"] == data["instances"] and figures["received"] > 0, mode
+        assert len(figures["seconds"]) == figures["received"]
         assert 0 < figures["p50_s"] <= figures["p99_s"] <= figures["max_s"]
         assert set(figures["first_via"]) <= {"instance.status", "qrcode.updated"}
 
