@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node_modules/.installed
 BENCH_NODE_STAMP := bench/node_modules/.installed
 
-.PHONY: run serve test lint types pytest bench install node clean
+.PHONY: run serve test lint types pytest bench bench-micro install node clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ test: lint types pytest
 
 bench: $(STAMP) node
 	$(BIN)/python -m bench.run
+
+bench-micro: $(STAMP) node
+	$(BIN)/python -m bench.run --scenarios micro
 
 clean:
 	rm -rf $(VENV) tests/node_modules bench/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,9 +1,11 @@
 """The benchmark driver: ``make bench`` (``python -m bench.run``), or ``--smoke`` for tiny sizes.
 
-It starts the simulator (``bench.simproc``), each server under test as a separate process
+It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
-(fanout, tenants, idle, storm against both servers, interleaved; resubscribe against evo-relay),
-and writes ``<out>/<date>-<scenario>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
+(``bench.scenarios``: fanout, tenants, idle, storm against both servers, interleaved;
+resubscribe, first-qr, recovery, loop-writes and micro against evo-relay), and writes
+``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and points
+``<out>/latest`` at that folder (:mod:`bench.common.results`).
 
 Postgres: ``--database-url``, else ``BENCH_DATABASE_URL``, else the local server at
 ``postgresql://postgres@127.0.0.1:5432/test``, else an embedded one (pgserver). Each relay
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import platform
@@ -22,18 +23,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
-from bench import connections, plot, report, resubscribe, throughput
-from bench.harness import FULL, SMOKE, Harness
-from bench.procs import raise_nofile
-from bench.servers import BENCH_DIR, DEFAULT_DSN
-from relay.store.embedded import EmbeddedPostgres
+from bench.common import plot, report, results
+from bench.common.database import database
+from bench.common.harness import FULL, SMOKE, Harness
+from bench.common.procs import raise_nofile
+from bench.common.servers import BENCH_DIR
+from bench.scenarios import (
+    connections,
+    first_qr,
+    loop_writes,
+    micro,
+    recovery,
+    resubscribe,
+    throughput,
+)
 
 log = logging.getLogger("bench")
 
@@ -44,42 +51,30 @@ SCENARIOS: dict[str, Scenario] = {
     "idle": connections.idle,
     "storm": connections.storm,
     "resubscribe": resubscribe.resubscribe,
+    "first-qr": first_qr.first_qr,
+    "recovery": recovery.recovery,
+    "loop-writes": loop_writes.loop_writes,
+    "micro": micro.micro,
 }
 SCENARIO_TIMEOUT = {"full": 240.0, "smoke": 60.0}
+LONGER = {"first-qr": 600.0}
+"""Full-size scenarios that need more: first-qr is 2 × 50 connects of 2 s, 4 s if missed."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="tiny sizes (about 30 s), for the tests")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list to run")
-    p.add_argument("--out", type=Path, help="output directory (default bench/results, "
-                   "or bench/results/smoke with --smoke)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="results root: a run writes into <out>/<date>/ "
+                   "(default bench/results, or bench/results/smoke with --smoke)")  # fmt: skip
     p.add_argument("--log-dir", type=Path, help="child logs (default: a temporary directory)")
     p.add_argument("--servers", default="relay,node", help="relay, node or both (default)")
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    return p.parse_args(argv)
-
-
-@contextlib.asynccontextmanager
-async def database(url: str | None, log_dir: Path) -> AsyncIterator[str]:
-    candidates = [url] if url else [DEFAULT_DSN]
-    for dsn in candidates:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            if url:
-                raise
-            log.info("no Postgres at %s (%s): using an embedded one", dsn, type(exc).__name__)
-            continue
-        await conn.close()
-        yield dsn
-        return
-    embedded = EmbeddedPostgres(log_dir / "pg")
-    dsn = await embedded.start()
-    try:
-        yield dsn
-    finally:
-        await embedded.stop()
+    args = p.parse_args(argv)
+    unknown = {n.strip() for n in args.scenarios.split(",") if n.strip()} - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
+    return args
 
 
 def machine() -> str:
@@ -93,43 +88,57 @@ def machine() -> str:
 
 async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     mode = "smoke" if args.smoke else "full"
-    out: Path = args.out or (BENCH_DIR / "results" / ("smoke" if args.smoke else ""))
-    os.makedirs(out, exist_ok=True)
+    root: Path = args.out or (BENCH_DIR / "results" / ("smoke" if args.smoke else ""))
+    date = results.today()
+    out = results.dated_folder(root, date)
     log_dir: Path = args.log_dir or Path(tempfile.mkdtemp(prefix="evo-relay-bench-"))
     nofile = raise_nofile()
     log.info("%s run; outputs in %s, child logs in %s, fd limit %s", mode, out, log_dir, nofile)
     started = time.monotonic()
     load_before = os.getloadavg()[0]
-    date = datetime.now(UTC).strftime("%Y-%m-%d")
-    results: dict[str, dict[str, Any]] = {}
+    ran: dict[str, dict[str, Any]] = {}
     async with database(args.database_url, log_dir) as root_dsn:
         servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
-        harness = Harness(SMOKE if args.smoke else FULL, root_dsn, log_dir, servers=servers)
+        harness = Harness(
+            SMOKE if args.smoke else FULL, root_dsn, log_dir, servers=servers, smoke=args.smoke
+        )
         for name in [n.strip() for n in args.scenarios.split(",") if n.strip()]:
-            t0 = time.monotonic()
-            log.info("scenario %s", name)
-            try:
-                data = await asyncio.wait_for(SCENARIOS[name](harness), SCENARIO_TIMEOUT[mode])
-            except Exception as exc:  # one failing scenario must not lose the others' figures
-                log.exception("scenario %s failed", name)
-                data = {"error": f"{type(exc).__name__}: {exc}"}
-            data.update(
-                scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1),
-                loadavg_after=os.getloadavg()[0],
-            )  # fmt: skip
-            results[name] = data
-            prefix = f"{date}-smoke" if args.smoke else date
-            report.write_json(out / f"{prefix}-{name}.json", data)
+            ran[name] = await run_one(name, harness, mode)
+            results.write_json(out, name, ran[name])
     elapsed = time.monotonic() - started
+    kept = results.earlier(out, mode, skip=set(ran))
     header = (
         f"Benchmark ({mode}) of {date}, {elapsed:.0f} s in all. Machine: {machine()}. "
         f"1-minute load average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} "
         f"after (other processes share the machine). Child logs: `{log_dir}`."
     )
-    (out / "latest.md").write_text(report.markdown(results, header))
-    plot.draw(results, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")
+    if kept:
+        header += f" Rows of {', '.join(kept)} are from an earlier run of the same day."
+    table = {name: (ran.get(name) or kept[name]) for name in SCENARIOS if name in ran | kept}
+    (out / "latest.md").write_text(report.markdown(table, header))
+    if plot.has_data(ran):
+        plot.draw(ran, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")
+    results.point_latest(root, out)
     log.info("done in %.0fs: %s", elapsed, out / "latest.md")
-    return results
+    return ran
+
+
+async def run_one(name: str, harness: Harness, mode: str) -> dict[str, Any]:
+    t0 = time.monotonic()
+    log.info("scenario %s", name)
+    try:
+        limit = SCENARIO_TIMEOUT[mode]
+        if mode == "full":
+            limit = LONGER.get(name, limit)
+        data = await asyncio.wait_for(SCENARIOS[name](harness), limit)
+    except Exception as exc:  # one failing scenario must not lose the others' figures
+        log.exception("scenario %s failed", name)
+        data = {"error": f"{type(exc).__name__}: {exc}"}
+    data.update(
+        scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1),
+        loadavg_after=os.getloadavg()[0],
+    )  # fmt: skip
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:

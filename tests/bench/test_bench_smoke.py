@@ -3,11 +3,15 @@
 It checks that every output is produced and well-formed. It never checks a performance target:
 timing belongs to ``make bench``, not to the tests. Without ``bench/node_modules`` the test skips
 locally and fails under CI (``CI=true``): run ``npm ci --prefix bench``.
+
+Scenarios (or parts) that need simulator features this checkout lacks are skipped by the smoke
+run (``bench.common.simfeatures``); the tests require a skip exactly when a feature is missing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +19,17 @@ from typing import Any
 
 import pytest
 
+from bench.common import simfeatures
+from bench.scenarios import loop_writes, recovery
 from tests.conftest import REPO
 from tests.support import missing_tool
 
-SCENARIOS = ("fanout", "tenants", "idle", "storm", "resubscribe")
+SCENARIOS = (
+    "fanout", "tenants", "idle", "storm", "resubscribe", "first-qr", "recovery", "loop-writes",
+    "micro",
+)  # fmt: skip
 BOTH = ("evo-relay", "node-peer")
+WITH_PEER = ("fanout", "tenants", "idle", "storm")
 MODULES = REPO / "bench" / "node_modules"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -47,13 +57,13 @@ def smoke_run(
     ]  # fmt: skip
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"bench.run --smoke failed:\n{done.stderr[-6000:]}"
-    return out
+    latest = out / "latest"
+    assert latest.is_symlink() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(latest.readlink()))
+    return latest.resolve()
 
 
-def _scenario(out: Path, name: str) -> dict[str, Any]:
-    files = sorted(out.glob(f"*-smoke-{name}.json"))
-    assert len(files) == 1, f"expected one JSON for {name}, found {files}"
-    data: dict[str, Any] = json.loads(files[0].read_text())
+def _scenario(folder: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / f"{name}.json").read_text())
     assert data["scenario"] == name and data["mode"] == "smoke"
     assert "error" not in data, data.get("error")
     return data
@@ -62,7 +72,10 @@ def _scenario(out: Path, name: str) -> dict[str, Any]:
 def test_every_scenario_writes_its_json(smoke_run: Path) -> None:
     for name in SCENARIOS:
         data = _scenario(smoke_run, name)
-        expected = ("evo-relay",) if name == "resubscribe" else BOTH
+        if name == "loop-writes" and simfeatures.missing(loop_writes.NEEDS):
+            assert "the simulator lacks" in data["skipped"]
+            continue
+        expected = BOTH if name in WITH_PEER else ("evo-relay",)
         assert sorted(data["servers"]) == sorted(expected), name
 
 
@@ -102,6 +115,52 @@ def test_tenants_idle_storm_and_resubscribe_figures(smoke_run: Path) -> None:
     resub = _scenario(smoke_run, "resubscribe")["servers"]["evo-relay"]
     assert resub["samples"], "the database was polled after the restart"
     assert {"statuses_true_s", "namespaces_s", "initial_subscribe_s"} <= set(resub)
+
+
+def test_first_qr_times_every_connect_in_both_modes(smoke_run: Path) -> None:
+    data = _scenario(smoke_run, "first-qr")
+    for mode in ("instance", "global"):
+        figures = data["servers"]["evo-relay"][mode]
+        # A connect whose QR never reaches the client is a finding the table reports (the
+        # relay joins a new instance's namespace with a backoff), not a broken harness.
+        assert figures["received"] + len(figures["missed"]) == figures["connects"], mode
+        assert figures["connects"] == data["instances"] and figures["received"] > 0, mode
+        assert len(figures["seconds"]) == figures["received"]
+        assert 0 < figures["p50_s"] <= figures["p99_s"] <= figures["max_s"]
+        assert set(figures["first_via"]) <= {"instance.status", "qrcode.updated"}
+
+
+def test_recovery_watches_statuses_after_each_restart(smoke_run: Path) -> None:
+    parts = _scenario(smoke_run, "recovery")["servers"]["evo-relay"]
+    if simfeatures.missing(recovery.NEEDS_SIM_RESTART):
+        assert "the simulator lacks" in parts["simulator-restart"]["skipped"]
+        watched = [parts["postgres-restart"]]
+    else:
+        watched = [parts["simulator-restart"], parts["postgres-restart"]]
+        assert {"clients_saw_down_s", "clients_saw_up_s"} <= set(parts["simulator-restart"])
+    for part in watched:
+        assert part["samples"] and part["samples"][0]["t"] >= 0
+        assert part["measured_down_s"] >= part["down_for_s"] * 0.9
+        assert {"statuses_true_s", "wrong_at_end", "met"} <= set(part)
+
+
+def test_loop_writes_counts_writes_and_events(smoke_run: Path) -> None:
+    data = _scenario(smoke_run, "loop-writes")
+    if "skipped" in data:
+        pytest.skip(data["skipped"])
+    figures = data["servers"]["evo-relay"]
+    assert figures["loop_events_received"] > 0
+    assert figures["status_writes"] >= 0 and figures["row_updates"] >= 0
+    assert len(figures["writes_timeline"]) >= 1
+
+
+def test_micro_benchmarks_report_their_figures(smoke_run: Path) -> None:
+    figures = _scenario(smoke_run, "micro")["servers"]["evo-relay"]
+    fanout = figures["fanout_micro"]["us_per_delivery"]
+    assert set(fanout) == {"deflate on", "deflate off"}
+    assert all(fanout[d][path] > 0 for d in fanout for path in ("stock", "fast"))
+    assert figures["e2e_latency"]["deliveries"] > 0
+    assert figures["restart_latency"]["calls"] == 10
 
 
 def test_markdown_table_and_plot(smoke_run: Path) -> None:

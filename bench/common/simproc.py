@@ -1,33 +1,40 @@
-"""The simulator process of a benchmark run: ``python -m bench.simproc`` (started by the driver).
+"""The simulator process of a run: ``python -m bench.common.simproc`` (started by the driver).
 
 It runs :class:`relay.simulator.app.Simulator` through its Python API on uvloop and takes
 JSON-line commands on stdin, answering one JSON line each on stdout:
 
 | command | does |
 |---|---|
-| ``start {instances, global_events, reconnect_delay, qr_interval}`` | N open presets |
+| ``start {instances, state?, global_events, reconnect_delay, qr_interval, config?}`` | N presets |
 | ``load {rate, mix, payload_bytes, seed, names?}`` | (re)start the seeded :class:`MixLoad` |
 | ``stop_load`` | stop it; answers the counts sent |
 | ``sent`` | counts sent so far, by event kind |
-| ``restart {lose_sessions: [names]}`` | stop, those instances lose their WhatsApp session, start |
-| ``truth`` | each instance's stored Evolution status (``open``/``connecting``/``close``) |
+| ``restart {lose_sessions: [names], down_seconds?, down_for?}`` | those instances lose their
+  WhatsApp session; stop, stay down, start. ``down_for``: through ``Simulator.restart`` |
+| ``loop {name, rate}`` / ``loop_stop {name}`` | ``Simulator.start_loop`` / ``stop_loop`` |
+| ``truth`` | each instance's stored status (``states``) and live ``[state, QRs shown]`` |
+
+``config`` holds further :class:`SimConfig` fields (e.g. ``first_qr_delay``); a field or method
+this simulator lacks is refused with a message that names it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import sys
 import time
 from typing import Any
 
-from bench.mix import MixLoad
+from bench.common.mix import MixLoad
+from bench.common.simfeatures import CONFIG_FIELDS
 from relay.simulator.app import Simulator
 from relay.simulator.config import SimConfig, load_presets
 
-log = logging.getLogger("bench.simproc")
+log = logging.getLogger("bench.common.simproc")
 
 APIKEY = "bench-global-apikey"
 
@@ -43,13 +50,21 @@ class SimProcess:
         return self.sim
 
     async def start(self, msg: dict[str, Any]) -> dict[str, Any]:
+        extra: dict[str, Any] = dict(msg.get("config") or {})
+        unknown = sorted(set(extra) - CONFIG_FIELDS)
+        if unknown:
+            raise ValueError(f"this simulator's SimConfig has no {', '.join(unknown)}")
+        options: dict[str, Any] = {
+            "reconnect_delay": float(msg.get("reconnect_delay", 0.2)),
+            "qr_interval": float(msg.get("qr_interval", 20.0)),
+            **extra,
+        }
         config = SimConfig(
             apikey=APIKEY,
             global_events=bool(msg.get("global_events", True)),
-            presets=load_presets(int(msg["instances"])),
-            reconnect_delay=float(msg.get("reconnect_delay", 0.2)),
-            qr_interval=float(msg.get("qr_interval", 20.0)),
+            presets=load_presets(int(msg["instances"]), msg.get("state", "open")),
             event_log_size=100,
+            **options,
         )
         self.sim = Simulator(config)
         url = await self.sim.start("127.0.0.1", int(msg.get("port", 0)))
@@ -91,18 +106,33 @@ class SimProcess:
     async def restart(self, msg: dict[str, Any]) -> dict[str, Any]:
         sim = self._sim()
         await self.stop_load()
-        await sim.stop()
         for name in msg.get("lose_sessions", []):
             instance = sim.store.get(name)
             if instance is not None:
-                instance.has_session = False
+                instance.has_session = False  # the phone unlinked it: no session to resume
+        if "down_for" in msg:
+            await _call(sim, "restart", down_for=float(msg["down_for"]))
+            return {"restarted_at": time.time()}
+        await sim.stop()
         await asyncio.sleep(float(msg.get("down_seconds", 0.0)))
         started = time.time()
         await sim.start(*_host_port(sim))
         return {"restarted_at": started}
 
+    async def loop(self, msg: dict[str, Any]) -> dict[str, Any]:
+        await _call(self._sim(), "start_loop", msg["name"], float(msg["rate"]))
+        return {"looping": msg["name"]}
+
+    async def loop_stop(self, msg: dict[str, Any]) -> dict[str, Any]:
+        await _call(self._sim(), "stop_loop", msg["name"])
+        return {"stopped": msg["name"]}
+
     def truth(self) -> dict[str, Any]:
-        return {"states": {i.name: i.stored_status for i in self._sim().store.all()}}
+        instances = self._sim().store.all()
+        return {
+            "states": {i.name: i.stored_status for i in instances},
+            "live": {i.name: [i.state, i.qr.count] for i in instances},
+        }
 
     async def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         cmd = msg["cmd"]
@@ -118,7 +148,23 @@ class SimProcess:
             return await self.restart(msg)
         if cmd == "truth":
             return self.truth()
+        if cmd == "loop":
+            return await self.loop(msg)
+        if cmd == "loop_stop":
+            return await self.loop_stop(msg)
         raise ValueError(f"unknown command {cmd!r}")
+
+
+async def _call(sim: Simulator, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``sim.<method>(...)``, awaited if it is a coroutine; a clear error where it is missing."""
+    found = getattr(sim, method, None)
+    if found is None:
+        raise RuntimeError(f"this simulator has no Simulator.{method} (bench.common.simfeatures)")
+    try:
+        result = found(*args, **kwargs)
+    except TypeError as exc:
+        raise RuntimeError(f"Simulator.{method} does not take {args} {kwargs}: {exc}") from exc
+    return await result if inspect.isawaitable(result) else result
 
 
 def _host_port(sim: Simulator) -> tuple[str, int]:

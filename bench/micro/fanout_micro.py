@@ -1,12 +1,14 @@
 """Micro-benchmark of the hub's fan-out: server CPU µs per delivery, stock vs fast path,
 per-message deflate on vs off, with N Node socket.io-client connections on loopback.
 
-    .venv/bin/python bench/fanout_micro.py --clients 200 --events 200 --rate 100 [--uvloop]
+    .venv/bin/python -m bench.micro.fanout_micro --clients 200 --events 200 --rate 100 \
+        [--uvloop] [--json]
 
 The relay (``create_app``) runs in this process on 127.0.0.1; the clients run in separate Node
-processes (``bench/node_modules``, ``npm ci --prefix bench``), so this process's CPU time is the
-server's. For each deflate setting one app is started; then, per emit mode, a warm-up round
-and ``--rounds`` measured rounds of ``--events`` 1 KB events to one tenant room:
+processes (``fanout_micro_client.mjs``; ``bench/node_modules``, ``npm ci --prefix bench``), so
+this process's CPU time is the server's. For each deflate setting one app is started; then, per
+emit mode, a warm-up round and ``--rounds`` measured rounds of ``--events`` 1 KB events to one
+tenant room:
 
 - ``stock``: ``AsyncServer.emit(event, payload, room=...)`` (python-socketio's own path);
 - ``fast``: ``Hub.publish`` (seq, history, encode once; websocket frames written directly to
@@ -19,16 +21,14 @@ run after ``publish`` returns are counted. Events are paced at ``--rate`` per se
 harness's simulator sends them: each event then wakes each recipient's writer on its own.
 ``--rate 0`` publishes the round as one burst, as this script used to; a burst lets every
 engine.io writer drain the whole round in one wake-up, which is how it reported 2.85 µs for
-the queued path while the harness measured 18.8 µs. Figures go to stdout as a table.
-Postgres: ``RELAY_DATABASE_URL`` (default ``postgresql://127.0.0.1:5432/test``), schema
-``bench_micro``.
+the queued path while the harness measured 18.8 µs. Figures go to stdout as a table (or one
+JSON line with ``--json``). The relay's database is a scratch schema, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import statistics
 import sys
@@ -36,18 +36,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
+from bench.common.database import scratch_schema
+from bench.common.servers import BENCH_DIR, JWT_SECRET
+from bench.micro import cli
 from relay.app import create_app
 from relay.appkeys import HUB
 from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.hub.rooms import tenant_room
 
-BENCH = Path(__file__).resolve().parent
-CLIENT = BENCH / "fanout_micro_client.mjs"
-SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
+CLIENT = Path(__file__).resolve().parent / "fanout_micro_client.mjs"
 TENANT = "bench"
 PAYLOAD: dict[str, Any] = {
     "event": "messages.upsert",
@@ -57,15 +57,6 @@ PAYLOAD: dict[str, Any] = {
     "date_time": "2025-01-01T00:00:00.000Z",
     "sender": "5511999999999@s.whatsapp.net",
 }
-
-
-async def prepare_schema(dsn: str) -> str:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("CREATE SCHEMA IF NOT EXISTS bench_micro")
-    finally:
-        await conn.close()
-    return dsn + ("&" if "?" in dsn else "?") + "search_path=bench_micro"
 
 
 class Clients:
@@ -78,7 +69,7 @@ class Clients:
             n = min(per_process, left)
             left -= n
             proc = await asyncio.create_subprocess_exec(
-                "node", str(CLIENT), url, token, str(n), cwd=str(BENCH),
+                "node", str(CLIENT), url, token, str(n), cwd=str(BENCH_DIR),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             self.procs.append(proc)
@@ -128,7 +119,7 @@ async def one_round(app: web.Application, clients: Clients, mode: str, events: i
 
 async def measure(args: argparse.Namespace, dsn: str, compression: bool) -> dict[str, float]:
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=dsn, jwt_secret=SECRET, port=0, ws_compression=compression,
+        _env_file=None, database_url=dsn, jwt_secret=JWT_SECRET, port=0, ws_compression=compression,
         evolution_url="http://127.0.0.1:9", evolution_apikey="bench", history_size=1000,
     )  # fmt: skip
     app = create_app(settings)
@@ -158,40 +149,49 @@ async def measure(args: argparse.Namespace, dsn: str, compression: bool) -> dict
     return results
 
 
-async def main(args: argparse.Namespace) -> None:
-    dsn = await prepare_schema(os.environ.get("RELAY_DATABASE_URL",
-                                              "postgresql://127.0.0.1:5432/test"))  # fmt: skip
-    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-    python = sys.version.split()[0]
-    pace = f"{args.rate:g} events/s" if args.rate > 0 else "one burst"
-    print(f"# fan-out micro-benchmark: {args.clients} Node clients, {args.events} events/round "
-          f"({pace}), median of {args.rounds} rounds, loop={loop}, python {python}")  # fmt: skip
-    print("| deflate | emit path | server CPU µs / delivery |")
-    print("|---|---|---|")
-    for compression in (True, False):
-        results = await measure(args, dsn, compression)
-        for mode in ("stock", "fast"):
-            label = "on" if compression else "off (default)"
-            print(f"| {label} | {mode} | {results[mode]:.2f} |", flush=True)
-        print(
-            f"<!-- deflate {compression}: startup RSS growth "
-            f"{results['max RSS growth KB/client']:.1f} KB/client -->",
-            flush=True,
-        )
+async def measure_all(args: argparse.Namespace, root_dsn: str, log_dir: Path) -> cli.Figures:
+    figures: cli.Figures = {
+        "clients": args.clients, "events": args.events, "rounds": args.rounds,
+        "rate": args.rate, "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+        "python": sys.version.split()[0], "us_per_delivery": {},
+    }  # fmt: skip
+    async with scratch_schema(root_dsn, "bench_micro") as dsn:
+        for compression in (True, False):
+            results = await measure(args, dsn, compression)
+            figures["us_per_delivery"]["deflate on" if compression else "deflate off"] = {
+                "stock": round(results["stock"], 3), "fast": round(results["fast"], 3),
+                "rss_growth_kb_per_client": round(results["max RSS growth KB/client"], 1),
+            }  # fmt: skip
+    return figures
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def render(f: cli.Figures) -> str:
+    pace = f"{f['rate']:g} events/s" if f["rate"] > 0 else "one burst"
+    lines = [
+        f"# fan-out micro-benchmark: {f['clients']} Node clients, {f['events']} events/round "
+        f"({pace}), median of {f['rounds']} rounds, loop={f['loop']}, python {f['python']}",
+        "| deflate | emit path | server CPU µs / delivery |",
+        "|---|---|---|",
+    ]
+    for setting, figures in f["us_per_delivery"].items():
+        label = "on" if setting == "deflate on" else "off (default)"
+        lines += [f"| {label} | {mode} | {figures[mode]:.2f} |" for mode in ("stock", "fast")]
+        lines.append(f"<!-- {setting}: startup RSS growth "
+                     f"{figures['rss_growth_kb_per_client']:.1f} KB/client -->")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__ or "", "python -m bench.micro.fanout_micro")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-process", type=int, default=100)
     parser.add_argument("--rate", type=float, default=100.0, help="events/s; 0 = one burst")
     parser.add_argument("--uvloop", action="store_true")
-    arguments = parser.parse_args()
-    if arguments.uvloop:
-        import uvloop
+    args = parser.parse_args(argv)
+    cli.run(measure_all, args, render, use_uvloop=args.uvloop)
 
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+
+if __name__ == "__main__":
+    main()

@@ -10,9 +10,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the Agg backend is chosen first
 
-from bench.stats import Histogram
+from bench.common.stats import Histogram
 
 COLORS = {"evo-relay": "tab:blue", "node-peer": "tab:orange"}
+PLOTTED = ("fanout", "tenants")
+
+
+def has_data(results: dict[str, dict[str, Any]]) -> bool:
+    """Whether this run measured anything the plot shows (else the folder keeps its plot)."""
+    return any("servers" in results.get(name, {}) for name in PLOTTED)
 
 
 def _cdf(ax: Any, results: dict[str, dict[str, Any]]) -> None:

@@ -14,8 +14,8 @@ import asyncio
 import logging
 from typing import Any
 
-from bench.harness import LABELS, Harness, names, sample_cpu, spread, tenant_ids
-from bench.stats import listen_overflows
+from bench.common.harness import LABELS, Harness, names, sample_cpu, spread, tenant_ids
+from bench.common.stats import listen_overflows
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.procs import LineProcess
-from bench.servers import BENCH_DIR, JWT_SECRET
-from bench.stats import Histogram, cpu_seconds, merge_per_second
+from bench.common.procs import LineProcess
+from bench.common.servers import BENCH_DIR, JWT_SECRET
+from bench.common.stats import Histogram, cpu_seconds, merge_per_second
 
 CLIENT_JS = BENCH_DIR / "load" / "client.js"
 

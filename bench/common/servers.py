@@ -14,28 +14,25 @@ import json
 import os
 import shlex
 import sys
-import uuid
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench.procs import Child, free_port, wait_http_ok
-from bench.stats import cpu_seconds, rss_kb
+from bench.common.database import create_schema, drop_schema, new_schema_name
+from bench.common.procs import Child, free_port, wait_healthy
+from bench.common.stats import cpu_seconds, rss_kb
 from relay.store import Store
 from relay.store.models import Status
 
-BENCH_DIR = Path(__file__).resolve().parent
+BENCH_DIR = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+METRIC_POLL = 0.2
 STOP_GRACE = 20.0
 """evo-relay needs more than 5 s to close 10,000 connections at shutdown."""
 WEBSOCKET_EVENTS = ("CONNECTION_UPDATE", "QRCODE_UPDATED", "MESSAGES_UPSERT")
-
-
-def with_search_path(dsn: str, schema: str) -> str:
-    return dsn + ("&" if "?" in dsn else "?") + f"search_path={schema}"
 
 
 class Server:
@@ -58,8 +55,14 @@ class Server:
     async def metrics(self) -> dict[str, float]:
         return {}
 
+    async def stop_process(self) -> None:
+        """Stop the process if it was started (safe after a failed start, and twice)."""
+        child: Child | None = getattr(self, "child", None)
+        if child is not None:
+            await child.stop(grace=STOP_GRACE)
+
     async def stop(self) -> None:
-        await self.child.stop(grace=STOP_GRACE)
+        await self.stop_process()
 
 
 class RelayServer(Server):
@@ -68,18 +71,14 @@ class RelayServer(Server):
     def __init__(self, root_dsn: str, log_dir: Path) -> None:
         self._root_dsn = root_dsn
         self._log_dir = log_dir
-        self.schema = f"bench_{uuid.uuid4().hex[:12]}"
-        self.dsn = with_search_path(root_dsn, self.schema)
+        self.schema = new_schema_name()
+        self.dsn = ""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def prepare(self, tenants: dict[str, str], status: Status = Status.WORKING) -> None:
         """Create the schema and one row per instance (tenant from ``tenants``)."""
-        conn = await asyncpg.connect(self._root_dsn)
-        try:
-            await conn.execute(f"CREATE SCHEMA {self.schema}")
-        finally:
-            await conn.close()
+        self.dsn = await create_schema(self._root_dsn, self.schema)
         store = await Store.open(self.dsn, max_size=8)
         try:
             sem = asyncio.Semaphore(8)
@@ -95,7 +94,10 @@ class RelayServer(Server):
         finally:
             await store.close()
 
-    async def start(self, sim_url: str, apikey: str, mode: str, tag: str) -> None:
+    async def start(
+        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
+    ) -> None:
+        """``env``: further ``RELAY_*`` settings (e.g. ``RELAY_RECONCILE_INTERVAL``)."""
         env = {
             **os.environ,
             "RELAY_HOST": "127.0.0.1",
@@ -107,12 +109,13 @@ class RelayServer(Server):
             "RELAY_EVOLUTION_EVENTS_MODE": mode,
             "RELAY_JWT_SECRET": JWT_SECRET,
             "RELAY_LOG_LEVEL": os.environ.get("BENCH_RELAY_LOG_LEVEL", "WARNING"),
+            **(env or {}),
         }
         argv = shlex.split(os.environ.get("BENCH_RELAY_CMD", "")) or [
             sys.executable, "-m", "relay", "serve"
         ]  # fmt: skip
         self.child = await Child.spawn(f"{tag}-relay", argv, self._log_dir, env)
-        await wait_http_ok(self.url + "/readyz", self.child)
+        await wait_healthy(self.url + "/readyz", self.child)
 
     async def metrics(self) -> dict[str, float]:
         """Un-labelled sums of the relay's Prometheus samples (``relay_*``)."""
@@ -129,16 +132,38 @@ class RelayServer(Server):
                 out[key] = out.get(key, 0.0) + float(value)
         return out
 
+    async def wait_metric(self, name: str, at_least: float, within: float) -> float | None:
+        """Seconds until the metric ``name`` reaches ``at_least``; None if it did not in time."""
+        started = time.monotonic()
+        while time.monotonic() - started < within:
+            if (await self.metrics()).get(name, 0.0) >= at_least:
+                return round(time.monotonic() - started, 2)
+            await asyncio.sleep(METRIC_POLL)
+        return None
+
     async def store(self) -> Store:
         return await Store.open(self.dsn, max_size=2)
 
-    async def stop(self) -> None:
-        await super().stop()
+    async def row_updates(self, table: str = "instances") -> int:
+        """``n_tup_upd`` of one of the relay's tables (``pg_stat_user_tables``).
+
+        Postgres publishes a backend's counts when it goes idle, at most once a second (and
+        only after ~10 s once it stays idle), and when it exits: read it after the relay has
+        stopped for a final figure.
+        """
         conn = await asyncpg.connect(self._root_dsn)
         try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+            value = await conn.fetchval(
+                "SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+                self.schema, table,
+            )  # fmt: skip
         finally:
             await conn.close()
+        return int(value or 0)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await drop_schema(self._root_dsn, self.schema)
 
 
 class NodePeer(Server):
@@ -154,7 +179,9 @@ class NodePeer(Server):
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._tenants_file.write_text(json.dumps(tenants))
 
-    async def start(self, sim_url: str, apikey: str, mode: str, tag: str) -> None:
+    async def start(
+        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
+    ) -> None:
         if mode != "global":
             raise ValueError("the Node peer subscribes in global mode only")
         env = {
@@ -167,7 +194,7 @@ class NodePeer(Server):
         }
         script = BENCH_DIR / "peers" / "node-relay" / "relay.js"
         self.child = await Child.spawn(f"{tag}-node", ["node", str(script)], self._log_dir, env)
-        await wait_http_ok(self.url + "/readyz", self.child)
+        await wait_healthy(self.url + "/readyz", self.child)
 
 
 def make_server(kind: str, root_dsn: str, log_dir: Path) -> RelayServer | NodePeer:

@@ -1,31 +1,14 @@
-"""Outputs: one JSON per scenario, the Markdown table (latest.md) and the plot (latest.png)."""
+"""The Markdown table (latest.md): the figures of each scenario, their targets, met or not."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from bench.stats import Histogram, ratio
+from bench.common.stats import ratio
 
 RELAY, NODE = "evo-relay", "node-peer"
 Row = tuple[str, str, Any, Any, str, bool | None]
-
-
-def jsonable(value: Any) -> Any:
-    """Histograms become their summary and a thinned CDF; the rest is kept."""
-    if isinstance(value, Histogram):
-        return {**value.summary(), "cdf": value.cdf()}
-    if isinstance(value, dict):
-        return {str(k).lstrip("_"): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(jsonable(data), indent=1, sort_keys=True) + "\n")
 
 
 def _get(data: dict[str, Any], server: str, *keys: str) -> Any:
@@ -155,9 +138,97 @@ def _resubscribe(d: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def _micro(d: dict[str, Any]) -> list[Row]:
+    def one(figure: str, *keys: str) -> Row:
+        return ("micro", figure, _get(d, RELAY, *keys), None, "", None)
+
+    fan = ("fanout_micro", "us_per_delivery")
+    return [
+        one(
+            "fan-out µs/delivery, python-socketio's emit (deflate off)",
+            *fan,
+            "deflate off",
+            "stock",
+        ),
+        one("fan-out µs/delivery, Hub.publish (deflate off)", *fan, "deflate off", "fast"),
+        one(
+            "fan-out µs/delivery, python-socketio's emit (deflate on)", *fan, "deflate on", "stock"
+        ),
+        one("fan-out µs/delivery, Hub.publish (deflate on)", *fan, "deflate on", "fast"),
+        one("end-to-end latency p50 ms (python-socketio clients)", "e2e_latency", "p50_ms"),
+        one("end-to-end latency p99 ms (python-socketio clients)", "e2e_latency", "p99_ms"),
+        one("POST /restart p50 ms", "restart_latency", "p50_ms"),
+        one("POST /restart p99 ms", "restart_latency", "p99_ms"),
+    ]
+
+
+def _first_qr(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for mode in ("instance", "global"):
+        figures = _get(d, RELAY, mode) or {}
+        met = figures.get("met")
+        missed = len(figures["missed"]) if "missed" in figures else None
+        rows += [
+            ("first-qr", f"{mode} mode: seconds from POST /connect to the first QR, p50",
+             figures.get("p50_s"), None, "≤ 1.2 s", met),
+            ("first-qr", f"{mode} mode: the same, p99", figures.get("p99_s"), None, "≤ 1.5 s",
+             met),
+            ("first-qr", f"{mode} mode: connects without a QR within {d.get('deadline_s')} s",
+             missed, None, "0", None if missed is None else missed == 0),
+        ]  # fmt: skip
+    return rows
+
+
+def _recovery_part(d: dict[str, Any], part: str, label: str) -> list[Row]:
+    figures = _get(d, RELAY, part) or {}
+    for state in ("skipped", "error"):
+        if state in figures:
+            return [("recovery", f"{label}: {state}: {figures[state]}", None, None, "",
+                     None if state == "skipped" else False)]  # fmt: skip
+    t = figures.get("statuses_true_s")
+    return [
+        ("recovery", f"{label}: seconds until every stored status is true", t, None, "≤ 3 s",
+         figures.get("met")),
+        ("recovery", f"{label}: wrong statuses at the end", figures.get("wrong_at_end"), None,
+         "0", None),
+    ]  # fmt: skip
+
+
+def _recovery(d: dict[str, Any]) -> list[Row]:
+    sim = _get(d, RELAY, "simulator-restart") or {}
+    rows = _recovery_part(d, "simulator-restart", "simulator restart (from HTTP up)")
+    if "statuses_true_s" in sim:
+        rows += [
+            ("recovery", "simulator restart: clients' upstream.status down, s after it stopped",
+             sim.get("clients_saw_down_s"), None, "", None),
+            ("recovery", "simulator restart: clients' upstream.status up, s after HTTP up",
+             sim.get("clients_saw_up_s"), None, "", None),
+        ]  # fmt: skip
+    return rows + _recovery_part(d, "postgres-restart", "Postgres restart (from Postgres up)")
+
+
+def _loop_writes(d: dict[str, Any]) -> list[Row]:
+    def one(figure: str, key: str, target: str = "", met: bool | None = None) -> Row:
+        return ("loop-writes", figure, _get(d, RELAY, key), None, target, met)
+
+    n = _get(d, RELAY, "instances")
+    target = f"≤ {n} (one per instance)" if n else ""
+    return [
+        one("status writes (relay_status_writes_total) in the window", "status_writes", target,
+            _get(d, RELAY, "writes_met")),
+        one("status writes per second", "status_writes_per_s"),
+        one("instances row updates per second (n_tup_upd)", "row_updates_per_s"),
+        one("instance.status events a client received in the window", "instance_status_events",
+            target, _get(d, RELAY, "statuses_met")),
+        one("instance.status events per second", "instance_status_per_s"),
+        one("loop events (connection.update) a client received", "loop_events_received"),
+    ]  # fmt: skip
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fanout": _fanout, "tenants": _tenants, "idle": _idle, "storm": _storm,
-    "resubscribe": _resubscribe,
+    "resubscribe": _resubscribe, "first-qr": _first_qr, "recovery": _recovery,
+    "loop-writes": _loop_writes, "micro": _micro,
 }  # fmt: skip
 
 
@@ -169,9 +240,13 @@ def markdown(results: dict[str, dict[str, Any]], header: str) -> str:
         "|---|---|---:|---:|---:|---|---|",
     ]
     for name, data in results.items():
+        if "skipped" in data:
+            lines.append(f"| {name} | skipped: {data['skipped']} | | | | | |")
+            continue
         if "error" in data:
             lines.append(f"| {name} | **failed**: {data['error']} | | | | | no |")
-            continue
+            if "servers" not in data:
+                continue
         for scenario, figure, a, b, target, met in ROWS[name](data):
             r = ratio(a, b) if isinstance(a, int | float) and isinstance(b, int | float) else None
             verdict = "" if met is None else ("yes" if met else "**no**")

@@ -7,6 +7,7 @@ so they are exact to the bucket width.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -115,3 +116,11 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def percentile(values: Iterable[float], p: float) -> float | None:
+    """The nearest-rank percentile (with 50 values, p99 is the largest); None when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]

@@ -11,10 +11,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.loadpool import LoadPool
-from bench.procs import LineProcess
-from bench.servers import NodePeer, RelayServer, make_server
-from bench.stats import cpu_seconds
+import aiohttp
+
+from bench.common import simfeatures
+from bench.common.loadpool import LoadPool
+from bench.common.procs import LineProcess
+from bench.common.servers import NodePeer, RelayServer, make_server
+from bench.common.stats import cpu_seconds
 from relay.store.models import Status
 
 SERVERS = ("relay", "node")
@@ -51,6 +54,26 @@ class Sizes:
     reconnect_delay: float = 1.0
     qr_interval: float = 3.0
     connect_concurrency: int = 32
+    first_qr_instances: int = 50
+    first_qr_delay: float = 1.0
+    connect_wait: float = 2.0
+    qr_first_ttl: float = 60.0
+    pairing_qr_interval: float = 20.0
+    first_qr_deadline: float = 4.0
+    recovery_instances: int = 50
+    recovery_sim_down: float = 10.0
+    """Evolution answers HTTP again 9–13 s after a restart (EVOLUTION.md §12)."""
+    recovery_pg_down: float = 8.0
+    recovery_deadline: float = 30.0
+    loop_instances: int = 6
+    loop_rate: float = 20.0
+    loop_seconds: float = 20.0
+    loop_reconcile: float = 5.0
+    micro_fanout: str = ""
+    micro_e2e: str = ""
+    micro_restart: str = ""
+    """Options of each micro-benchmark (empty: its own defaults)."""
+    micro_wait: float = 150.0
 
 
 FULL = Sizes()
@@ -78,6 +101,17 @@ SMOKE = replace(
     storm_instances=10,
     resub_instances=20,
     resub_deadline=15.0,
+    first_qr_instances=2,
+    recovery_instances=6,
+    recovery_sim_down=1.0,
+    recovery_pg_down=2.0,
+    recovery_deadline=10.0,
+    loop_instances=2,
+    loop_seconds=3.0,
+    micro_fanout="--clients 4 --events 10 --rounds 1 --per-process 4",
+    micro_e2e="--rate 20 --clients 2 --tenants 1 --instances 1 --seconds 1 --warmup 0.5",
+    micro_restart="--calls 10 --warmup 2",
+    micro_wait=40.0,
 )
 
 MIX_TENANTS = {"messages.upsert": 0.90, "qrcode.updated": 0.08, "connection.update": 0.02}
@@ -100,7 +134,7 @@ def spread(instances: list[str], tenants: list[str]) -> dict[str, str]:
 
 
 class Sim:
-    """The simulator child process (``python -m bench.simproc``)."""
+    """The simulator child process (``python -m bench.common.simproc``)."""
 
     def __init__(self, proc: LineProcess) -> None:
         self.proc = proc
@@ -113,6 +147,17 @@ class Sim:
     async def call(self, cmd: str, wait: float = 60.0, **args: Any) -> dict[str, Any]:
         return await self.proc.request({"cmd": cmd, **args}, wait)
 
+    async def http(self, method: str, path: str) -> Any:
+        """One HTTP call to the simulator (Evolution's routes, or its ``/_sim`` controls)."""
+        async with (
+            aiohttp.ClientSession(headers={"apikey": self.apikey}) as session,
+            session.request(method, self.url + path, timeout=aiohttp.ClientTimeout(10)) as resp,
+        ):
+            body = await resp.json(content_type=None)
+            if resp.status >= 400:
+                raise RuntimeError(f"simulator {method} {path}: {resp.status} {body}")
+            return body
+
 
 @dataclass
 class Harness:
@@ -121,10 +166,19 @@ class Harness:
     log_dir: Path
     seed: int = 20240607
     servers: tuple[str, ...] = SERVERS
+    smoke: bool = False
+
+    def gate(self, needs: tuple[str, ...]) -> dict[str, Any] | None:
+        """None when the simulator has ``needs``; else what the scenario (or part) returns:
+        skipped under ``--smoke``, an error otherwise (:mod:`bench.common.simfeatures`)."""
+        lacking = simfeatures.missing(needs)
+        if not lacking:
+            return None
+        return {"skipped" if self.smoke else "error": simfeatures.message(lacking)}
 
     @contextlib.asynccontextmanager
     async def simulator(self, instances: int, **options: Any) -> AsyncIterator[Sim]:
-        argv = [sys.executable, "-m", "bench.simproc"]
+        argv = [sys.executable, "-m", "bench.common.simproc"]
         proc = await LineProcess.spawn("simulator", argv, self.log_dir, stdin=True)
         sim = Sim(proc)
         try:
@@ -143,15 +197,17 @@ class Harness:
         tag: str,
         mode: str = "global",
         status: Status = Status.WORKING,
+        env: dict[str, str] | None = None,
+        root_dsn: str | None = None,
     ) -> AsyncIterator[RelayServer | NodePeer]:
-        server = make_server(kind, self.root_dsn, self.log_dir)
-        await server.prepare(tenants, status)
+        """A started server; ``env`` adds settings, ``root_dsn`` replaces the run's Postgres."""
+        server = make_server(kind, root_dsn or self.root_dsn, self.log_dir)
         try:
-            await server.start(sim.url, sim.apikey, mode, tag)
+            await server.prepare(tenants, status)
+            await server.start(sim.url, sim.apikey, mode, tag, env)
             yield server
         finally:
-            with contextlib.suppress(AttributeError):  # never started: no child
-                await server.stop()
+            await server.stop()
 
     @contextlib.asynccontextmanager
     async def pool(

@@ -11,10 +11,19 @@ import asyncio
 import logging
 from typing import Any
 
-from bench.harness import LABELS, MIX_FANOUT, MIX_TENANTS, Harness, Sim, names, spread, tenant_ids
-from bench.loadpool import LoadPool
-from bench.servers import Server
-from bench.stats import Histogram, machine_busy
+from bench.common.harness import (
+    LABELS,
+    MIX_FANOUT,
+    MIX_TENANTS,
+    Harness,
+    Sim,
+    names,
+    spread,
+    tenant_ids,
+)
+from bench.common.loadpool import LoadPool
+from bench.common.servers import Server
+from bench.common.stats import Histogram, machine_busy
 
 log = logging.getLogger(__name__)
 

@@ -22,22 +22,13 @@ import random
 import time
 from typing import Any
 
-from bench.harness import Harness, names, spread, tenant_ids
-from bench.servers import RelayServer
+from bench.common.harness import Harness, names, spread, tenant_ids
+from bench.common.servers import RelayServer
 
 log = logging.getLogger(__name__)
 
 POLL = 0.2
 NAMESPACES = "relay_upstream_namespaces"
-
-
-async def _wait_namespaces(server: RelayServer, want: int, deadline: float) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started < deadline:
-        if (await server.metrics()).get(NAMESPACES, 0) >= want:
-            return round(time.monotonic() - started, 2)
-        await asyncio.sleep(POLL)
-    return None
 
 
 async def resubscribe(h: Harness) -> dict[str, Any]:
@@ -62,8 +53,8 @@ async def resubscribe(h: Harness) -> dict[str, Any]:
         h.server("relay", sim, mapping, "resubscribe-relay", mode="instance") as server,
     ):
         assert isinstance(server, RelayServer)
-        out["initial_subscribe_s"] = await _wait_namespaces(
-            server, len(instances), s.resub_deadline
+        out["initial_subscribe_s"] = await server.wait_metric(
+            NAMESPACES, len(instances), s.resub_deadline
         )
         store = await server.store()
         try:

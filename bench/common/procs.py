@@ -128,18 +128,31 @@ class LineProcess(Child):
         await super().stop(grace)
 
 
-async def wait_http_ok(url: str, child: Child, wait: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200; fail early when the child exits."""
-    deadline = time.monotonic() + wait
+async def wait_healthy(
+    url: str,
+    child: Child | None = None,
+    within: float = 60.0,
+    healthy: bool = True,
+    every: float = 0.1,
+) -> float:
+    """Poll ``url`` until it answers 200 (or, with ``healthy=False``, until it no longer does).
+
+    The one wait-for-``/healthz`` loop of the benchmarks: servers' ``/readyz``, the
+    simulator's ``/``, an upstream going down and coming back. Fails early when ``child``
+    exits; returns the wall-clock time (``time.time()``) of the answer that settled it.
+    """
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
-            if child.proc.returncode is not None:
+            if child is not None and child.proc.returncode is not None:
                 raise RuntimeError(f"{child.name} exited with code {child.proc.returncode}")
             try:
                 async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                    if resp.status == 200:
-                        return
+                    ok = resp.status == 200
             except (aiohttp.ClientError, TimeoutError):
-                pass  # not listening yet
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"{child.name}: {url} not ready within {wait:.0f}s")
+                ok = False  # not listening (yet, or any more)
+            if ok == healthy:
+                return time.time()
+            await asyncio.sleep(every)
+    state = "healthy" if healthy else "down"
+    raise TimeoutError(f"{url} not {state} within {within:.0f}s")

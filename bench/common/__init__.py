@@ -1,0 +1,1 @@
+"""Shared machinery of the benchmarks: processes, servers, the simulator process, load, outputs."""

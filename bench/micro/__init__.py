@@ -1,0 +1,1 @@
+"""Micro-benchmarks: each runs alone (``python -m bench.micro.<name>``) or as ``micro``."""

@@ -1,0 +1,1 @@
+"""The scenarios the driver (``python -m bench.run``) runs; each takes a ``Harness``."""
