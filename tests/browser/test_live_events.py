@@ -3,8 +3,7 @@ upstream.status and session.expired, in real Chromium against the demo's wiring.
 
 Two kinds of test. The first kind drives the whole system: an instance created over HTTP, one
 deleted from a second page, the simulator stopped, a token that runs out; the relay must emit
-the event and the panel must follow. The relay side of those events comes from another branch,
-hence the xfail marks (not strict) until it is merged. The second kind publishes the event
+the event and the panel must follow. The second kind publishes the event
 through the relay's own hub (``Hub.publish``, the path every live event takes), so the panel's
 side is checked on its own, on any branch.
 """
@@ -27,8 +26,6 @@ from tests.support import eventually
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 TENANT_A_NAMES = sorted(s.name for s in SEED if s.tenant == TENANT_A)
-ADDED_REMOVED = "relay emits instance.added/removed from the status-fixes branch"
-UPSTREAM = "relay emits upstream.status from the status-fixes branch"
 SESSION = "relay emits session.expired from the status-fixes branch"
 DOWN_TEXT = "Evolution indisponível — os status podem estar desatualizados"
 
@@ -50,7 +47,6 @@ def now() -> str:
 # -- the whole system ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=ADDED_REMOVED, strict=False)
 async def test_cards_follow_an_instance_created_over_http_and_deleted_in_another_page(
     panel: Panel, other_panel: Panel, demo: Demo, http: aiohttp.ClientSession
 ) -> None:
@@ -75,7 +71,6 @@ async def test_cards_follow_an_instance_created_over_http_and_deleted_in_another
     await panel.shot("removed")
 
 
-@pytest.mark.xfail(reason=UPSTREAM, strict=False)
 async def test_stopping_evolution_shows_the_banner_and_hides_the_qr(
     panel: Panel, demo: Demo
 ) -> None:
