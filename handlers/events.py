@@ -1,7 +1,7 @@
-"""Re-emitting Evolution's events to the instance's tenant (SPEC "Live events for frontends").
+"""Re-emitting Evolution's events to the instance's tenant (docs/live-events.md).
 
 An event is re-emitted under its own dotted name when its config name (``messages.upsert`` →
-``MESSAGES_UPSERT``, EVOLUTION.md §4) is in the instance's configured websocket events.
+``MESSAGES_UPSERT``, docs/upstream.md §4) is in the instance's configured websocket events.
 ``CONNECTION_UPDATE`` and ``QRCODE_UPDATED`` are always in that list. The payload is Evolution's
 envelope without ``apikey``, with ``receivedAt`` (the hub adds ``seq``).
 """

@@ -11,8 +11,8 @@ and leaves to Evolution (``ctx.evolution``), Postgres (``ctx.store``) and the li
 Evolution is called first and the database follows only on success, so when Evolution fails
 the row is unchanged and the error (502/503/504) goes back to the caller. Statuses that a
 call's reply implies are written through the live side's status writer, in order with the
-events, and never over an event that arrived while the call was under way (SPEC "Instance
-statuses").
+events, and never over an event that arrived while the call was under way
+(docs/live-events.md, "Instance statuses").
 """
 
 from __future__ import annotations

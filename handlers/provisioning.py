@@ -19,7 +19,7 @@ from .context import Context
 
 log = logging.getLogger(__name__)
 
-# Evolution's connection state -> the panel's status (SPEC "Instance statuses").
+# Evolution's connection state -> the panel's status (docs/live-events.md "Instance statuses").
 _STATUS_OF_STATE = {"open": Status.WORKING, "connecting": Status.STARTING}
 
 

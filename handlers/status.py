@@ -1,4 +1,6 @@
-"""Instance statuses from Evolution's events and from its live state (SPEC "Instance statuses").
+"""Instance statuses from Evolution's events and from its live state.
+
+The rules are those of docs/live-events.md, "Instance statuses".
 
 | upstream | status |
 |---|---|

@@ -69,7 +69,7 @@ async def _check_evolution(settings: Settings, checks: Checklist) -> None:
 
 
 async def _socketio_enabled(settings: Settings) -> tuple[bool, str]:
-    """Evolution serves ``/socket.io/`` only with WEBSOCKET_ENABLED=true (EVOLUTION.md §6.1)."""
+    """Evolution serves ``/socket.io/`` only with WEBSOCKET_ENABLED=true (docs/upstream.md §6.1)."""
     assert settings.evolution_url and settings.evolution_apikey
     url = f"{settings.evolution_url}/socket.io/?EIO=4&transport=polling"
     headers = {"apikey": settings.evolution_apikey.get_secret_value()}

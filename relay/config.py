@@ -1,4 +1,6 @@
-"""Settings: every ``RELAY_*`` variable of SPEC, an optional ``.env`` file, and CLI overrides.
+"""Settings: every ``RELAY_*`` variable, an optional ``.env`` file, and CLI overrides.
+
+Every variable is documented in docs/configuration.md.
 
 Settings are built once (``load_settings``) and passed down; nothing reads the environment
 at import time. Invalid values raise :class:`relay.errors.ConfigError` with one line per problem,

@@ -2,9 +2,9 @@
 
 Library errors (asyncpg, aiohttp's client, PyJWT, pydantic) are translated into this tree
 where they enter, with ``raise ... from exc``. The error middleware turns any ``RelayError``
-into SPEC's JSON shape ``{"success": false, "message": ..., "code": ...}`` using the class
-attributes ``status`` and ``code``; ``message`` is Brazilian Portuguese, shown to users as a
-toast. Nothing in a message may carry a secret (API key, JWT, instance token).
+into the JSON shape of docs/api.md ``{"success": false, "message": ..., "code": ...}`` using
+the class attributes ``status`` and ``code``; ``message`` is Brazilian Portuguese, shown to
+users as a toast. Nothing in a message may carry a secret (API key, JWT, instance token).
 
     RelayError                          500 INTERNAL_ERROR
     ├── ConfigError                     (startup only: exit code 78)

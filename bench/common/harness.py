@@ -62,7 +62,7 @@ class Sizes:
     first_qr_deadline: float = 4.0
     recovery_instances: int = 50
     recovery_sim_down: float = 10.0
-    """Evolution answers HTTP again 9–13 s after a restart (EVOLUTION.md §12)."""
+    """Evolution answers HTTP again 9–13 s after a restart (docs/upstream.md §12)."""
     recovery_pg_down: float = 8.0
     recovery_deadline: float = 30.0
     loop_instances: int = 6

@@ -1,7 +1,7 @@
 """loop-writes: what Baileys' reconnect loop costs the relay's database and its clients.
 
 evo-relay only, instance mode, ``RELAY_RECONCILE_INTERVAL=5``. N open instances (6) of one
-tenant go into the reconnect loop of EVOLUTION.md §12 (``Simulator.start_loop(name, 20)``:
+tenant go into the reconnect loop of docs/upstream.md §12 (``Simulator.start_loop(name, 20)``:
 ``connecting`` 20 times a second each, while ``connectionState`` reads ``close``) for 20 s.
 Counted over the window:
 

@@ -6,7 +6,7 @@ case: after a restart Evolution refuses ``/{name}`` until that instance emits ag
 Setup: N open instances, stored WORKING; the relay subscribes every namespace. Then the
 simulator stops, a seeded share of the instances lose their WhatsApp session while it is down
 (their phones were unlinked), and it starts again. Every stored instance auto-connects
-(EVOLUTION.md §8): those with a session emit ``connecting`` at once and ``open`` after
+(docs/upstream.md §8): those with a session emit ``connecting`` at once and ``open`` after
 ``reconnect_delay``; the others go into a QR cycle (a ``qrcode.updated`` every
 ``qr_interval``). The truth is therefore WORKING, or SCAN_QR_CODE for the lost ones, and the
 lost ones guarantee that some stored statuses are wrong after the restart. The harness polls

@@ -1,6 +1,6 @@
 """The two middlewares every request passes: errors (outermost), then auth.
 
-``errors`` turns the :mod:`relay.errors` tree and aiohttp's HTTP exceptions into SPEC's JSON
+``errors`` turns the :mod:`relay.errors` tree and aiohttp's HTTP exceptions into the JSON
 error shape, and anything unexpected into a generic 500 logged with a request id. ``auth``
 verifies the bearer JWT on every route outside an explicit public list and stores the
 principal in the request; no handler parses a token.

@@ -1,4 +1,4 @@
-"""The management routes (SPEC "HTTP API"): one thin function per route, and the route table.
+"""The management routes (docs/api.md): one thin function per route, and the route table.
 
 Each route validates its name (before any I/O), body and query with :mod:`relay.api.schemas`,
 calls :mod:`handlers.management`, and renders the answer through a response model. The same

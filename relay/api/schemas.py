@@ -1,7 +1,7 @@
 """The wire shapes of the management API: what requests carry and what responses hold.
 
 The handlers validate with these models and the OpenAPI document is generated from them
-(:mod:`relay.api.openapi`), so the two cannot drift. Field names are SPEC's (camelCase).
+(:mod:`relay.api.openapi`), so the two cannot drift. Field names are the API's (camelCase).
 Parsing and the Portuguese problem texts are in :mod:`relay.api.validation`.
 """
 
@@ -20,7 +20,7 @@ InstanceName = Annotated[
 ]
 EventNames = Annotated[
     list[str],
-    Field(description="Nomes de eventos da Evolution em maiúsculas (EVOLUTION.md §4)"),
+    Field(description="Nomes de eventos da Evolution em maiúsculas (docs/upstream.md §4)"),
     AfterValidator(event_values),
 ]
 

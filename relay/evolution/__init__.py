@@ -1,4 +1,4 @@
-"""The Evolution API v2 HTTP client (see ``EVOLUTION.md``): ``EvolutionClient`` and its models."""
+"""The Evolution API v2 HTTP client (docs/upstream.md): ``EvolutionClient`` and its models."""
 
 from relay.evolution.client import EvolutionClient
 from relay.evolution.models import (

@@ -1,6 +1,6 @@
 """What the client sends: request bodies for create and the websocket/webhook set routes.
 
-``events`` is always an array (EVOLUTION.md §3.1, §5, §11.5). The websocket and webhook bodies
+``events`` is always an array (docs/upstream.md §3.1, §5, §11.5). The websocket and webhook bodies
 are nested from 2.1.0 on and flat before (§10); :func:`websocket_body` and
 :func:`webhook_body` pick the shape. Bodies are serialised by alias, ``None`` fields dropped.
 """
@@ -21,14 +21,14 @@ class _Body(BaseModel):
 
 
 class EventConfigBody(_Body):
-    """``{"enabled", "events"}``; ``events`` is always an array (EVOLUTION.md §3.1, §11)."""
+    """``{"enabled", "events"}``; ``events`` is always an array (docs/upstream.md §3.1, §11)."""
 
     enabled: bool
     events: list[str]
 
 
 class WebsocketSetBody(_Body):
-    """The nested body of ``/websocket/set`` on 2.1.0 and later (EVOLUTION.md §5.1)."""
+    """The nested body of ``/websocket/set`` on 2.1.0 and later (docs/upstream.md §5.1)."""
 
     websocket: EventConfigBody
 
@@ -43,7 +43,7 @@ class WebhookBody(_Body):
 
 
 class WebhookSetBody(_Body):
-    """The nested body of ``/webhook/set`` (EVOLUTION.md §5.3)."""
+    """The nested body of ``/webhook/set`` (docs/upstream.md §5.3)."""
 
     webhook: WebhookBody
 
@@ -60,7 +60,7 @@ class FlatWebhookBody(_Body):
 
 
 class CreateBody(_Body):
-    """``POST /instance/create`` (EVOLUTION.md §3.1). ``repr`` never shows the token."""
+    """``POST /instance/create`` (docs/upstream.md §3.1). ``repr`` never shows the token."""
 
     instance_name: str = Field(serialization_alias="instanceName")
     integration: str = INTEGRATION

@@ -1,6 +1,6 @@
 """``EvolutionClient``: typed methods for every Evolution v2 route the relay uses.
 
-Each method cites the EVOLUTION.md section it follows. The quirks of §11 are handled here so
+Each method cites the docs/upstream.md section it follows. The quirks of §11 are handled here so
 that callers only see typed results or errors from ``relay.errors``:
 
 - connect/restart answering HTTP 200 ``{"error": true}`` (§3.2, §3.3);

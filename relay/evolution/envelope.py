@@ -1,4 +1,4 @@
-"""Reading Evolution's response bodies and its error envelope (EVOLUTION.md §1, §5.1).
+"""Reading Evolution's response bodies and its error envelope (docs/upstream.md §1, §5.1).
 
 Evolution answers errors as ``{"status": <int>, "error": "<reason>", "response": {"message": X}}``
 where ``X`` is a string, an array of strings, or an array of arrays of strings. Bodies may also

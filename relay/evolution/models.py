@@ -1,4 +1,4 @@
-"""Typed shapes of what goes to Evolution and what comes back (EVOLUTION.md §3, §5).
+"""Typed shapes of what goes to Evolution and what comes back (docs/upstream.md §3, §5).
 
 Results carry ``upstream_status``, the HTTP status Evolution answered with, so the audit log
 can record it. Upstream field names are camelCase; here they are snake_case, read through
@@ -49,7 +49,7 @@ def parse_version(version: str) -> tuple[int, ...] | None:
 
 
 class ServerInfo(_Result):
-    """``GET /`` (EVOLUTION.md §3, last row)."""
+    """``GET /`` (docs/upstream.md §3, last row)."""
 
     version: str
     client_name: str | None = Field(default=None, validation_alias="clientName")
@@ -71,7 +71,7 @@ class ServerInfo(_Result):
 
 
 class CreatedInstance(_Result):
-    """``POST /instance/create`` → 201 (EVOLUTION.md §3.1). The instance token is not kept."""
+    """``POST /instance/create`` → 201 (docs/upstream.md §3.1). The instance token is not kept."""
 
     instance_id: str
     name: str
@@ -80,7 +80,7 @@ class CreatedInstance(_Result):
 
 
 class UpstreamInstance(_Result):
-    """One ``fetchInstances`` row (EVOLUTION.md §3.6), without its token."""
+    """One ``fetchInstances`` row (docs/upstream.md §3.6), without its token."""
 
     name: str
     id: str
@@ -109,7 +109,7 @@ class UpstreamInstance(_Result):
 
 
 class ConnectResult(_Result):
-    """``GET /instance/connect/{name}`` and restart (EVOLUTION.md §3.2, §3.3).
+    """``GET /instance/connect/{name}`` and restart (docs/upstream.md §3.2, §3.3).
 
     ``state`` is set only when Evolution answered ``{"instance": {"state": ...}}`` (already
     open); otherwise the QR fields are set when Evolution had a QR (often only ``count``).
@@ -131,7 +131,7 @@ class ConnectResult(_Result):
 
 
 class ConnectionState(_Result):
-    """``GET /instance/connectionState/{name}`` (EVOLUTION.md §3): the live in-memory state."""
+    """``GET /instance/connectionState/{name}`` (docs/upstream.md §3): the live in-memory state."""
 
     name: str
     state: str  # "open" | "connecting" | "close"
@@ -139,20 +139,20 @@ class ConnectionState(_Result):
 
 
 class LogoutResult(_Result):
-    """``DELETE /instance/logout/{name}`` (EVOLUTION.md §3.4)."""
+    """``DELETE /instance/logout/{name}`` (docs/upstream.md §3.4)."""
 
     already_logged_out: bool
     upstream_status: int
 
 
 class DeleteResult(_Result):
-    """``DELETE /instance/delete/{name}`` (EVOLUTION.md §3.5)."""
+    """``DELETE /instance/delete/{name}`` (docs/upstream.md §3.5)."""
 
     upstream_status: int
 
 
 class WebsocketConfig(_Result):
-    """An instance's websocket output config (EVOLUTION.md §5.1, §5.2)."""
+    """An instance's websocket output config (docs/upstream.md §5.1, §5.2)."""
 
     enabled: bool
     events: EventList = Field(default_factory=list)
@@ -160,7 +160,7 @@ class WebsocketConfig(_Result):
 
 
 class WebhookConfig(BaseModel):
-    """An instance's webhook config (EVOLUTION.md §5.3): what you set and what comes back.
+    """An instance's webhook config (docs/upstream.md §5.3): what you set and what comes back.
 
     ``upstream_status`` is None on a config you build and set on every result. ``headers`` is
     left out of ``repr``: it may hold a ``jwt_key`` or another secret of the receiving side.

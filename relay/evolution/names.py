@@ -1,4 +1,4 @@
-"""Evolution's websocket/webhook event names (EVOLUTION.md §4, §10).
+"""Evolution's websocket/webhook event names (docs/upstream.md §4, §10).
 
 The config names are upper case (``CONNECTION_UPDATE``); the Socket.IO event names are the
 lower-case dotted internal names (``connection.update``). Evolution matches delivery by turning

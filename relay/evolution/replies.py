@@ -1,4 +1,4 @@
-"""Reading Evolution's successful replies into models (EVOLUTION.md §3, §5).
+"""Reading Evolution's successful replies into models (docs/upstream.md §3, §5).
 
 A reply that is not the expected JSON shape becomes ``UpstreamRejected`` with the HTTP status
 it came with, never a pydantic or JSON error escaping the client.

@@ -1,7 +1,7 @@
 """The HTTP edge to Evolution: one aiohttp session, and aiohttp's errors translated on entry.
 
 Everything that can go wrong on the wire becomes a ``relay.errors`` error here, with
-``raise ... from exc`` (EVOLUTION.md §1, §2, §3):
+``raise ... from exc`` (docs/upstream.md §1, §2, §3):
 
 - cannot connect, connection dropped, bad URL → ``UpstreamUnavailable``;
 - no answer within ``timeout`` seconds → ``UpstreamTimeout``;

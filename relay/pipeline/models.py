@@ -1,7 +1,7 @@
 """The typed forms of what flows through the pipeline: the envelope and the event.
 
 Evolution's envelope is ``{event, instance, data, server_url, date_time, sender, apikey}``
-(EVOLUTION.md §6.5). :func:`parse_envelope` removes ``apikey`` first (it is the instance token,
+(docs/upstream.md §6.5). :func:`parse_envelope` removes ``apikey`` first (it is the instance token,
 so nothing downstream may see it), validates the rest once, and stamps ``receivedAt`` because
 ``date_time`` is local time with a false ``Z`` (§6.5, §11.7).
 """

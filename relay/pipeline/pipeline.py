@@ -2,10 +2,10 @@
 
 Per event: one parse (``apikey`` removed, ``receivedAt`` stamped), one tenant lookup in
 :class:`TenantCache`, one timestamp in :class:`Freshness`, then the handlers. Nothing here
-queries Postgres. A malformed envelope or
-an event of an unknown instance (a zombie after delete, EVOLUTION.md §3.5) is dropped and counted
-in ``relay_events_dropped{reason}``; drops are logged at most once per ``log_every`` seconds.
-Nothing raises into python-socketio's read loop.
+queries Postgres. A malformed envelope or an event of an unknown instance (a zombie after
+delete, docs/upstream.md §3.5) is dropped and counted in ``relay_events_dropped{reason}``;
+drops are logged at most once per ``log_every`` seconds. Nothing raises into
+python-socketio's read loop.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from relay.store.models import Instance
 log = logging.getLogger(__name__)
 
 ALL_EVENTS: Final = frozenset(EVENTS_2_3)
-# Emitted by Evolution but matching no config name (EVOLUTION.md §4); labelled, not "other".
+# Emitted by Evolution but matching no config name (docs/upstream.md §4); labelled, not "other".
 _KNOWN_CONFIG_NAMES: Final = ALL_EVENTS | {"GROUPS_UPDATE"}
 
 
@@ -96,10 +96,10 @@ _CREATING_EVENTS: Final = frozenset({*REQUIRED_EVENTS, "INSTANCE_CREATE"})
 class Freshness:
     """When a live event about each instance last arrived over the current upstream connection.
 
-    A reconciliation must not correct a status that the event stream asserted recently (SPEC,
-    "Instance statuses"): during Baileys' reconnect loop the read API says ``close`` while the
-    events say ``connecting``. :meth:`reset` forgets everything at each upstream (re)connection,
-    since events from before it do not count.
+    A reconciliation must not correct a status that the event stream asserted recently
+    (docs/live-events.md, "Instance statuses"): during Baileys' reconnect loop the read API
+    says ``close`` while the events say ``connecting``. :meth:`reset` forgets everything at
+    each upstream (re)connection, since events from before it do not count.
     """
 
     __slots__ = ("_seen", "window")

@@ -1,4 +1,4 @@
-"""An Evolution API 2.3.6 simulator (SPEC "Evolution simulator", EVOLUTION.md).
+"""An Evolution API 2.3.6 simulator (docs/simulator.md, docs/upstream.md).
 
 Public API: :class:`Simulator`, :class:`SimConfig`, :class:`PresetInstance`, and
 :func:`relay.simulator.load.sent_at_ms` for benchmark latency.

@@ -7,7 +7,7 @@
     await sim.stop()
 
 :meth:`Simulator.restart` is what restarting the Evolution process does: the port refuses
-connections for ``down_for`` seconds (the real server needs 9–13 s, EVOLUTION.md §12), the
+connections for ``down_for`` seconds (the real server needs 9–13 s, docs/upstream.md §12), the
 "database" (instances, tokens, websocket/webhook rows, sessions) stays, the in-memory state
 and the Socket.IO namespaces are gone, and with ``autoconnect_on_restart`` every stored
 instance reconnects by itself (§8): with a session to ``open``, without one into a QR cycle,

@@ -13,7 +13,7 @@ from typing import Literal
 State = Literal["open", "connecting", "close"]
 
 DEFAULT_APIKEY = "BQYHJGJHJ"
-"""Evolution's own fallback when ``AUTHENTICATION_API_KEY`` is unset (EVOLUTION.md §2)."""
+"""Evolution's own fallback when ``AUTHENTICATION_API_KEY`` is unset (docs/upstream.md §2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +75,13 @@ class SimConfig:
     logout_delay: float = 0.05
     """Seconds after the logout reply before its events (the real logout is not awaited)."""
     delete_delay: float = 1.0
-    """Seconds a deleted (or failed-create) instance keeps its row (EVOLUTION.md §3.5)."""
+    """Seconds a deleted (or failed-create) instance keeps its row (docs/upstream.md §3.5)."""
     restart_delay: float = 10.0
     """Seconds :meth:`Simulator.restart` stays down (connections refused) when not told; the
-    real server answers HTTP again 9–13 s after its process starts (EVOLUTION.md §12)."""
+    real server answers HTTP again 9–13 s after its process starts (docs/upstream.md §12)."""
     loop_rate: float = 20.0
     """``connection.update`` connecting events per second of an instance in the reconnect loop
-    (EVOLUTION.md §12: every 30–70 ms, 14–30 per second measured); spacing is jittered ±40 %."""
+    (docs/upstream.md §12: every 30–70 ms, 14–30 per second measured); spacing is jittered ±40 %."""
     emit_settle: float = 0.02
     """After a delete's events have been handed to the sockets, seconds the handler waits
     before its HTTP reply, so that a client on the same host sees the events first (§12)."""
@@ -90,7 +90,7 @@ class SimConfig:
     The first start uses the presets' states as given."""
     zombie_events: bool = False
     """After a delete, keep emitting ``connection.update`` for the name on ``/`` (global mode
-    only) until the next restart (EVOLUTION.md §3.5 caveat)."""
+    only) until the next restart (docs/upstream.md §3.5 caveat)."""
     zombie_interval: float = 1.0
     presets: list[PresetInstance] = field(default_factory=list)
     event_rate: float = 0.0

@@ -8,7 +8,7 @@
 - ``GET``/``POST``/``DELETE /_sim/faults``: list / add (JSON of ``Fault``) / clear faults.
 - ``GET /_sim/namespaces``: per-instance namespaces created since the server started.
 - ``GET /_sim/events?limit=N``: the last emitted envelopes.
-- ``POST /_sim/loop/{name}?rate=20``: Baileys' reconnect loop for the instance (EVOLUTION.md
+- ``POST /_sim/loop/{name}?rate=20``: Baileys' reconnect loop for the instance (docs/upstream.md
   §12); ``DELETE /_sim/loop/{name}`` stops it (the instance stays ``close``, no event).
   ``GET /_sim/loops``: the running loops, zombies of deleted instances included.
 - ``POST /_sim/restart?down=S``: answers 202, then restarts the server, down ``S`` seconds

@@ -1,4 +1,4 @@
-"""The Socket.IO envelope and the ``data`` bodies of lifecycle events (EVOLUTION.md §6.5, §7).
+"""The Socket.IO envelope and the ``data`` bodies of lifecycle events (docs/upstream.md §6.5, §7).
 
 Key order matters and is reproduced exactly: ``event, instance, data, server_url, date_time,
 sender, apikey``, with ``sender`` left out while the instance has no wuid.

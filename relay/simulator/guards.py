@@ -1,4 +1,4 @@
-"""Evolution's route guards, applied in its order (EVOLUTION.md §2):
+"""Evolution's route guards, applied in its order (docs/upstream.md §2):
 instance exists (404) → create's name is free (403) → apikey (401)."""
 
 from __future__ import annotations

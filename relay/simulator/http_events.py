@@ -1,4 +1,4 @@
-"""``/websocket/*``, ``/webhook/*`` and ``GET /`` (EVOLUTION.md §3, §5)."""
+"""``/websocket/*``, ``/webhook/*`` and ``GET /`` (docs/upstream.md §3, §5)."""
 
 from __future__ import annotations
 

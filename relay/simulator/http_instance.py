@@ -1,4 +1,4 @@
-"""``/instance/*`` routes of Evolution 2.3.6 (EVOLUTION.md §3, §3.1–§3.6)."""
+"""``/instance/*`` routes of Evolution 2.3.6 (docs/upstream.md §3, §3.1–§3.6)."""
 
 from __future__ import annotations
 

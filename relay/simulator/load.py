@@ -1,7 +1,7 @@
 """Synthetic ``messages.upsert`` load for benchmarks.
 
 ``rate`` events per second in total, round-robin over the instances that are ``open``. Each
-event has the real key set (EVOLUTION.md §7.4, ``socketio-messages-upsert.json``); the send
+event has the real key set (docs/upstream.md §7.4, ``socketio-messages-upsert.json``); the send
 time is carried inside ``data.key.id`` as ``SIM-<epoch ms with µs decimals>-<seq>``, e.g.
 ``SIM-1729521639123.456-42``, so the envelope shape stays the real one. Read it back with
 :func:`sent_at_ms`. ``data.messageTimestamp`` is the same moment in whole seconds.

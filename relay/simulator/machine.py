@@ -1,7 +1,7 @@
 """The instance state machine: connect, QR cycle, scan, drop, restart, logout, delete, and
 Baileys' reconnect loop.
 
-States are Baileys' ``close | connecting | open`` (EVOLUTION.md §8). Each transition cancels
+States are Baileys' ``close | connecting | open`` (docs/upstream.md §8). Each transition cancels
 the instance's ``runner`` task (QR cycle or reconnect) and emits the events the real server
 emits, in its order (§3.3–§3.5, §7, §9). Events go through :meth:`Machine.emit`, which builds
 the envelope and decides where it is delivered (§6.4).
@@ -33,7 +33,7 @@ from relay.tasks import Tasks
 log = logging.getLogger(__name__)
 
 FINAL_CLOSE_CODES = frozenset({401, 402, 403, 406})
-"""Codes after which Baileys does not reconnect (EVOLUTION.md §7.1)."""
+"""Codes after which Baileys does not reconnect (docs/upstream.md §7.1)."""
 
 
 class Output(Protocol):
@@ -66,7 +66,7 @@ class Machine:
         self._server_url = server_url
         self.emitted: deque[Emitted] = deque(maxlen=config.event_log_size)
         self.zombies: list[Instance] = []
-        """Deleted instances whose reconnect loop still runs (EVOLUTION.md §12)."""
+        """Deleted instances whose reconnect loop still runs (docs/upstream.md §12)."""
         self._jitter = random.Random()
 
     # -- events -------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class Machine:
         await self.emit(instance, "connection.update", ev.opened(instance))
 
     async def final_close(self, instance: Instance, code: int) -> None:
-        """``status.instance`` then ``connection.update`` close (EVOLUTION.md §7.1, §7.3)."""
+        """``status.instance`` then ``connection.update`` close (docs/upstream.md §7.1, §7.3)."""
         self._cancel(instance)
         data = ev.status_closed(instance, code)
         instance.state = "close"
@@ -194,7 +194,7 @@ class Machine:
             await self.start_connecting(instance, instance.pair_number)
 
     async def restart(self, instance: Instance) -> dict[str, Any]:
-        """``POST /instance/restart`` once the guards passed (EVOLUTION.md §3.3, §12): a
+        """``POST /instance/restart`` once the guards passed (docs/upstream.md §3.3, §12): a
         closed (or looping) instance gets the disguised error; otherwise it reconnects and
         answers like connect, with the first QR when a pairing one shows it within the wait."""
         if instance.state == "close":
@@ -205,7 +205,7 @@ class Machine:
         return instance.qr.reply()
 
     async def connect(self, instance: Instance, number: str | None) -> dict[str, Any]:
-        """``GET /instance/connect`` once the guards passed (EVOLUTION.md §3.2, §12)."""
+        """``GET /instance/connect`` once the guards passed (docs/upstream.md §3.2, §12)."""
         if instance.state == "open":
             return {"instance": {"instanceName": instance.name, "state": "open"}}
         if instance.state == "close":
@@ -216,7 +216,7 @@ class Machine:
             await self.await_qr(instance)
         return instance.qr.reply()
 
-    # -- the reconnect loop (EVOLUTION.md §12) ---------------------------------------------
+    # -- the reconnect loop (docs/upstream.md §12) ---------------------------------------------
 
     async def start_loop(self, instance: Instance, rate: float) -> None:
         """WhatsApp becomes unreachable: ``connecting`` at ``rate``/s, the state reads close."""
@@ -261,7 +261,7 @@ class Machine:
             instance.reset_qr()
 
     def logout(self, instance: Instance) -> None:
-        """Reply first; the WhatsApp logout and its events follow (EVOLUTION.md §3.4)."""
+        """Reply first; the WhatsApp logout and its events follow (docs/upstream.md §3.4)."""
         self._cancel(instance)
         self.tasks.spawn(self._logout_events(instance), f"sim-logout-{instance.name}")
 

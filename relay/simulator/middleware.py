@@ -3,7 +3,7 @@
 1. :func:`record_calls` logs every request on an Evolution route and applies injected faults.
 2. :func:`evolution_errors` reads the JSON body the way Express does (only with
    ``Content-Type: application/json``), and turns :class:`EvolutionError` and unknown routes
-   into Evolution's envelope (EVOLUTION.md §1).
+   into Evolution's envelope (docs/upstream.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evolution's error envelope and the few fixed bodies (EVOLUTION.md §1, §3).
+"""Evolution's error envelope and the few fixed bodies (docs/upstream.md §1, §3).
 
 ``{"status": <int>, "error": "<reason>", "response": {"message": X}}`` where ``X`` is a string
 (401, thrown JS errors), an array of strings (controller errors) or an array of arrays

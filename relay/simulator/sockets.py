@@ -1,4 +1,4 @@
-"""Socket.IO output (EVOLUTION.md §6): global mode, lazy per-instance namespaces, handshake auth.
+"""Socket.IO output (docs/upstream.md §6): global mode, lazy namespaces, handshake auth.
 
 python-socketio is untyped, so all of its use stays in this module.
 

@@ -148,7 +148,7 @@ class Instance:
     runner: asyncio.Task[None] | None = None
     """The task driving the QR cycle or a reconnect; cancelled on every transition."""
     looping: bool = False
-    """WhatsApp is unreachable for it: Baileys' reconnect loop (EVOLUTION.md §12). Survives a
+    """WhatsApp is unreachable for it: Baileys' reconnect loop (docs/upstream.md §12). Survives a
     simulator restart, like a broken network or session would."""
     loop_rate: float = 0.0
     loop_task: asyncio.Task[None] | None = None
@@ -172,7 +172,7 @@ class Instance:
         self.loop_task = None
 
     def row(self, client_name: str) -> dict[str, Any]:
-        """One element of ``GET /instance/fetchInstances`` (EVOLUTION.md §3.6)."""
+        """One element of ``GET /instance/fetchInstances`` (docs/upstream.md §3.6)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -207,7 +207,7 @@ class Instance:
         }
 
     def wants(self, config_event: str) -> bool:
-        """Whether a per-instance emit of this config name is delivered (EVOLUTION.md §6.4)."""
+        """Whether a per-instance emit of this config name is delivered (docs/upstream.md §6.4)."""
         ws = self.websocket
         return ws is not None and ws.enabled and config_event in ws.events
 

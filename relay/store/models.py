@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Status(StrEnum):
-    """The panel's vocabulary (SPEC "Instance statuses")."""
+    """The panel's vocabulary (docs/live-events.md "Instance statuses")."""
 
     STARTING = "STARTING"
     SCAN_QR_CODE = "SCAN_QR_CODE"
@@ -25,7 +25,7 @@ class QrCode(BaseModel):
 
     base64: str | None = None
     code: str | None = None
-    pairingCode: str | None = None  # SPEC's wire name
+    pairingCode: str | None = None  # the API's wire name
 
 
 class Instance(BaseModel):

@@ -1,4 +1,4 @@
-"""Following Evolution's Socket.IO output (EVOLUTION.md §6): subscription and reconciliation.
+"""Following Evolution's Socket.IO output (docs/upstream.md §6): subscription and reconciliation.
 
 Data arrives from Evolution and leaves to ``relay.pipeline`` (events) and to the status writer
 (reconciliation corrections).

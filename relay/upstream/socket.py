@@ -2,7 +2,7 @@
 
 python-socketio's ``AsyncClient.connect()`` connects a fixed list of namespaces at once and
 gives up on all of them when one is refused. Evolution's per-instance namespaces are lazy
-(EVOLUTION.md §6.4): ``/{name}`` is refused with "Invalid namespace" until its first emit, and
+(docs/upstream.md §6.4): ``/{name}`` is refused with "Invalid namespace" until its first emit, and
 again after every Evolution restart. So the relay connects the root namespace ``/`` only, and
 then joins each ``/{name}`` with its own Socket.IO CONNECT packet over the same Engine.IO
 connection (protocol v5 multiplexing). A refusal is reported for that namespace alone.

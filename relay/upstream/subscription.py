@@ -2,7 +2,7 @@
 
 - ``instance`` (default): one namespace ``/{name}`` per recorded instance, all over one
   connection (:mod:`relay.upstream.socket`). A namespace refused with "Invalid namespace"
-  (lazy namespaces, EVOLUTION.md §6.4) is retried alone, with backoff and jitter capped at
+  (lazy namespaces, docs/upstream.md §6.4) is retried alone, with backoff and jitter capped at
   30 s; the others are not held up.
 - ``global``: the root namespace only (``WEBSOCKET_GLOBAL_EVENTS=true``); events are kept
   only for recorded instances, by ``payload.instance`` (the pipeline's tenant lookup).

@@ -1,4 +1,4 @@
-"""Baileys' QR timing behind connect, restart and create (EVOLUTION.md §3.2, §7.2, §9)."""
+"""Baileys' QR timing behind connect, restart and create (docs/upstream.md §3.2, §7.2, §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Baileys' reconnect loop with WhatsApp unreachable (EVOLUTION.md §12), with real clients."""
+"""Baileys' reconnect loop with WhatsApp unreachable (docs/upstream.md §12), with real clients."""
 
 from __future__ import annotations
 

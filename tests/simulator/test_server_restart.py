@@ -1,4 +1,4 @@
-"""A slow Evolution restart (EVOLUTION.md §6.4, §8, §12): down for a while, then every stored
+"""A slow Evolution restart (docs/upstream.md §6.4, §8, §12): down for a while, then every stored
 instance reconnects by itself and per-instance namespaces are lazy again."""
 
 from __future__ import annotations
