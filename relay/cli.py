@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live beside their machinery (simulator, demo)."""
     from relay.demo import add_parser as demo
-    from relay.simulator.cli import add_parser as simulate
+    from simulator.cli import add_parser as simulate
 
     return [simulate, demo]
 

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from relay.simulator import SimConfig
+from simulator import SimConfig
 
 # Simulator timings shrunk so that a whole pairing lifecycle takes well under a second.
 # connect_wait 0: a connect on a closed instance answers {"count": 0} at once, as before.

@@ -119,7 +119,7 @@ MIX_FANOUT = {"messages.upsert": 1.0}
 
 
 def names(count: int) -> list[str]:
-    """The simulator's preset names (``relay.simulator.config.load_presets``)."""
+    """The simulator's preset names (``simulator.config.load_presets``)."""
     return [f"sim-{i:04d}" for i in range(1, count + 1)]
 
 

@@ -1,6 +1,6 @@
 """A seeded event mix emitted through the simulator's machine (runs in the simulator process).
 
-The simulator's own load (``relay.simulator.load.MessageLoad``) emits only ``messages.upsert``
+The simulator's own load (``simulator.load.MessageLoad``) emits only ``messages.upsert``
 at a rate fixed at start. The benchmarks also need a mix (90% messages.upsert of ~1 KB, 8%
 qrcode.updated of ~6 KB, 2% connection.update) and rates changed while running, so this module
 drives :meth:`Machine.emit` itself, through the simulator's Python API. ``messages.upsert``
@@ -22,11 +22,11 @@ from typing import Any
 
 import segno
 
-from relay.simulator import envelope as ev
-from relay.simulator import qr as qrgen
-from relay.simulator.load import message_data
-from relay.simulator.machine import Machine
-from relay.simulator.state import Instance
+from simulator import envelope as ev
+from simulator import qr as qrgen
+from simulator.load import message_data
+from simulator.machine import Machine
+from simulator.state import Instance
 
 ENVELOPE_OVERHEAD = 250
 """Bytes of the envelope around ``data`` (event, instance, server_url, date_time, ...)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from relay.simulator import SimConfig, Simulator
+from simulator import SimConfig, Simulator
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(SimConfig))
 

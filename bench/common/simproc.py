@@ -1,6 +1,6 @@
 """The simulator process of a run: ``python -m bench.common.simproc`` (started by the driver).
 
-It runs :class:`relay.simulator.app.Simulator` through its Python API on uvloop and takes
+It runs :class:`simulator.app.Simulator` through its Python API on uvloop and takes
 JSON-line commands on stdin, answering one JSON line each on stdout:
 
 | command | does |
@@ -31,8 +31,8 @@ from typing import Any
 
 from bench.common.mix import MixLoad
 from bench.common.simfeatures import CONFIG_FIELDS
-from relay.simulator.app import Simulator
-from relay.simulator.config import SimConfig, load_presets
+from simulator.app import Simulator
+from simulator.config import SimConfig, load_presets
 
 log = logging.getLogger("bench.common.simproc")
 

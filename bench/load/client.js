@@ -14,7 +14,7 @@
 //   storm     every client disconnects and reconnects at once; time until each has a snapshot
 //   close     disconnect every client
 // Latency = receipt time - the send time the simulator puts in messages.upsert data.key.id
-// ("SIM-<epoch ms>-<seq>", relay/simulator/load.py). Both clocks are CLOCK_REALTIME.
+// ("SIM-<epoch ms>-<seq>", simulator/load.py). Both clocks are CLOCK_REALTIME.
 "use strict";
 
 const { io } = require("socket.io-client");

@@ -28,7 +28,7 @@ from bench.common.servers import RelayServer
 from bench.common.tenant import token
 from bench.micro import cli
 from relay.auth import Role
-from relay.simulator import sent_at_ms
+from simulator import sent_at_ms
 
 KEY = "bench-apikey"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from bench.common.servers import RelayServer
 from bench.common.tenant import RelayApi, token
 from bench.micro import cli
-from relay.simulator import PresetInstance, SimConfig, Simulator
 from relay.store.models import Status
+from simulator import PresetInstance, SimConfig, Simulator
 
 SIM_KEY = "bench-sim-key"
 NAME = "bench-inst"

@@ -27,11 +27,11 @@ from relay.app import create_app
 from relay.appkeys import LIVE, READINESS
 from relay.auth import Role, mint_token
 from relay.config import Settings, load_settings
-from relay.simulator import PresetInstance, SimConfig, Simulator
-from relay.simulator.config import State
 from relay.store import Status, Store
 from relay.store.embedded import EmbeddedPostgres
 from relay.tracker import InstanceTracker
+from simulator import PresetInstance, SimConfig, Simulator
+from simulator.config import State
 
 log = logging.getLogger(__name__)
 

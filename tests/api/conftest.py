@@ -23,10 +23,10 @@ from handlers.context import LiveEvents
 from relay import app as relay_app
 from relay.appkeys import LIVE, STORE
 from relay.evolution.names import REQUIRED_EVENTS
-from relay.simulator import Call, Fault, SimConfig, Simulator
-from relay.simulator.state import Instance as SimInstance
 from relay.store import Store
 from relay.store.models import AuditEntry, Instance, Status
+from simulator import Call, Fault, SimConfig, Simulator
+from simulator.state import Instance as SimInstance
 
 SIM_KEY = "sim-global-apikey-for-tests"
 BASE = "/api/instance-management"

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.simulator import Simulator
+from simulator import Simulator
 from tests.conftest import JWT_SECRET, REPO, free_port
 
 from .conftest import SIM_KEY, sim_config

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relay.simulator import Fault
+from simulator import Fault
 
 from .conftest import Api, MakeApi
 from .routes_table import NAMED_ROUTES, Route, body_for

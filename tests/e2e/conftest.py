@@ -9,8 +9,8 @@ import pytest
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.simulator import PresetInstance, Simulator
 from relay.store import Status, Store
+from simulator import PresetInstance, Simulator
 from tests.upstream.conftest import KEY, fast_config
 
 API = "/api/instance-management"

@@ -24,8 +24,8 @@ from relay.appkeys import LIVE, STORE
 from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.evolution.names import EVENTS_2_3
-from relay.simulator import PresetInstance, Simulator
 from relay.store import Status
+from simulator import PresetInstance, Simulator
 from tests.conftest import bearer
 from tests.hub.conftest import Recorder, make_recorder
 from tests.upstream.conftest import KEY, fast_config

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.simulator import Simulator
 from relay.store import Status, Store
+from simulator import Simulator
 from tests.conftest import bearer
 from tests.nodeclient import NodeClient, NodeFactory, node_clients
 from tests.support import eventually

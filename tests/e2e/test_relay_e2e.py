@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import aiohttp
 
-from relay.simulator import Simulator
 from relay.store import Status, Store
+from simulator import Simulator
 from tests.conftest import bearer
 from tests.hub.conftest import Recorder, make_recorder
 from tests.support import eventually

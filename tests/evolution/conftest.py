@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from relay.evolution import EvolutionClient
-from relay.simulator import Call as SimCall
-from relay.simulator import PresetInstance, SimConfig, Simulator
+from simulator import Call as SimCall
+from simulator import PresetInstance, SimConfig, Simulator
 from tests.support import fast_sim_config
 
 from .fakes import APIKEY, SIM_APIKEY, ClientFactory, FakeEvolution, FakeFactory

@@ -17,7 +17,7 @@ from relay.errors import (
 )
 from relay.evolution import WebhookConfig
 from relay.evolution.names import EVENTS_2_3
-from relay.simulator import Fault, PresetInstance
+from simulator import Fault, PresetInstance
 
 from .conftest import Upstream, UpstreamFactory
 from .fakes import SIM_APIKEY

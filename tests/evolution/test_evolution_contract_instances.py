@@ -1,6 +1,6 @@
 """Contract tests: the client against the simulator, instance routes (docs/upstream.md §2, §3).
 
-Each test drives the real client against ``relay.simulator`` listening on 127.0.0.1 and checks
+Each test drives the real client against ``simulator`` listening on 127.0.0.1 and checks
 both the typed result and, from the simulator's call log, what actually reached "Evolution".
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from relay.errors import UpstreamInstanceNotFound, UpstreamNameTaken, UpstreamRejected
 from relay.evolution.names import EVENTS_2_3
-from relay.simulator import PresetInstance
+from simulator import PresetInstance
 from tests.support import eventually
 
 from .conftest import Upstream, UpstreamFactory

@@ -22,8 +22,8 @@ import pytest
 from relay.app import create_app
 from relay.auth import Role, mint_token
 from relay.config import Settings
-from relay.simulator import PresetInstance, Simulator
 from relay.store import Status, Store
+from simulator import PresetInstance, Simulator
 from tests.faults.conftest import OwnPostgres
 from tests.hub.conftest import Recorder, make_recorder
 from tests.support import eventually, fast_sim_config

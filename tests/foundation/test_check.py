@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.simulator import SimConfig, Simulator
+from simulator import SimConfig, Simulator
 from tests.conftest import JWT_SECRET, free_port
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 
-from relay.simulator import SimConfig, Simulator
+from simulator import SimConfig, Simulator
 from tests.conftest import JWT_SECRET, free_port
 
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.simulator import SimConfig, Simulator
+from simulator import SimConfig, Simulator
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import socketio
 
-from relay.simulator import PresetInstance, SimConfig, Simulator
+from simulator import PresetInstance, SimConfig, Simulator
 from tests.conftest import EVOLUTION_SAMPLES
 from tests.support import eventually, fast_sim_config
 

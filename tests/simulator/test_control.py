@@ -10,8 +10,8 @@ import sys
 import aiohttp
 import pytest
 
-from relay.simulator import PresetInstance
-from relay.simulator.cli import add_parser, config_from_args
+from simulator import PresetInstance
+from simulator.cli import add_parser, config_from_args
 from tests.simulator.conftest import KEY, MakeSim, Running, eventually
 
 
@@ -196,7 +196,7 @@ async def test_cli_runs_until_sigterm_and_exits_zero() -> None:
     """docs/configuration.md "Command line": ``simulate`` serves until SIGTERM, then exits 0."""
     code = (
         "import argparse, sys\n"
-        "from relay.simulator.cli import add_parser\n"
+        "from simulator.cli import add_parser\n"
         "p = argparse.ArgumentParser(); add_parser(p.add_subparsers())\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )

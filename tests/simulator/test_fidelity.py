@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from relay.simulator import PresetInstance, Simulator
-from relay.simulator.load import message_data, sent_at_ms
+from simulator import PresetInstance, Simulator
+from simulator.load import message_data, sent_at_ms
 from tests.simulator.conftest import MakeSim, Running, eventually, sample
 from tests.simulator.shapes import assert_same_shape
 

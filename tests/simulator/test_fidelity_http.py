@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from relay.simulator import PresetInstance
+from simulator import PresetInstance
 from tests.simulator.conftest import KEY, MakeSim, Running, eventually, sample
 from tests.simulator.shapes import assert_same_shape
 

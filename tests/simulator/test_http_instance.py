@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from relay.simulator import PresetInstance
+from simulator import PresetInstance
 from tests.simulator.conftest import KEY, MakeSim, Running, eventually
 
 UNAUTHORIZED = {"status": 401, "error": "Unauthorized", "response": {"message": "Unauthorized"}}

@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relay.simulator import PresetInstance, Simulator
+from simulator import PresetInstance, Simulator
 from tests.simulator.conftest import MakeSim, Running, eventually
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

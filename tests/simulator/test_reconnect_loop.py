@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.simulator import PresetInstance
+from simulator import PresetInstance
 from tests.simulator.conftest import Listen, Listener, MakeSim, Running, eventually
 
 CONNECTING = {"state": "connecting", "statusReason": 200}

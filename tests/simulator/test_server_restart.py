@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from relay.simulator import PresetInstance, SimulatorError
+from simulator import PresetInstance, SimulatorError
 from tests.simulator.conftest import Listen, MakeSim, eventually
 from tests.simulator.test_sockets import refused
 

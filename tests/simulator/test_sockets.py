@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 import socketio
 
-from relay.simulator import PresetInstance
+from simulator import PresetInstance
 from tests.simulator.conftest import KEY, Listen, MakeSim, Running, eventually
 
 WS_EVENTS = ["CONNECTION_UPDATE", "QRCODE_UPDATED", "INSTANCE_DELETE", "REMOVE_INSTANCE"]

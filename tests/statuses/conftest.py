@@ -20,8 +20,8 @@ from relay.appkeys import METRICS, STORE
 from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.metrics import Metrics
-from relay.simulator import PresetInstance, Simulator
 from relay.store import Status, Store
+from simulator import PresetInstance, Simulator
 from tests.hub.conftest import Recorder, make_recorder
 from tests.support import fast_sim_config
 

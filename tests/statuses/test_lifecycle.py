@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.simulator import PresetInstance
+from simulator import PresetInstance
 from tests.statuses.conftest import RelayFor
 from tests.support import eventually
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay.simulator import PresetInstance
 from relay.store import Status
+from simulator import PresetInstance
 from tests.hub.conftest import Recorder
 from tests.statuses.conftest import RelayFor
 from tests.support import eventually

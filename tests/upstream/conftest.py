@@ -21,10 +21,10 @@ import handlers.status
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
 from relay.metrics import Metrics
-from relay.simulator import PresetInstance, SimConfig, Simulator
 from relay.store import Instance, Status, StatusChange, Store
 from relay.tasks import Tasks
 from relay.tracker import InstanceTracker
+from simulator import PresetInstance, SimConfig, Simulator
 from tests.support import eventually, fast_sim_config
 
 KEY = "upstream-test-key"

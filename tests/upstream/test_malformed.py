@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.simulator import PresetInstance
 from relay.store import Status
+from simulator import PresetInstance
 from tests.upstream.conftest import MakeLive, eventually
 
 NAMES = ["connection.update", "qrcode.updated", "messages.upsert", "logout.instance", "x"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from relay.simulator import PresetInstance, Simulator
-from relay.simulator.state import Instance as SimInstance
 from relay.store import Status
+from simulator import PresetInstance, Simulator
+from simulator.state import Instance as SimInstance
 from tests.upstream.conftest import LiveEnv, MakeLive, eventually
 
 

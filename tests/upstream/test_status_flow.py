@@ -3,8 +3,8 @@ in docs/live-events.md."""
 
 from __future__ import annotations
 
-from relay.simulator import PresetInstance
 from relay.store import Status
+from simulator import PresetInstance
 from tests.upstream.conftest import MakeLive, eventually
 
 

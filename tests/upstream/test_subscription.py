@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from relay.simulator import PresetInstance
 from relay.store import Status
 from relay.upstream import Backoff
+from simulator import PresetInstance
 from tests.upstream.conftest import MakeLive, eventually
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from relay.evolution.names import EVENTS_2_3
-from relay.simulator.replies import EvolutionError, bad_request, crash
+from simulator.replies import EvolutionError, bad_request, crash
 
 ENUM_TEXT = ",".join(EVENTS_2_3)
 INTEGRATIONS = ("WHATSAPP-BAILEYS", "WHATSAPP-BUSINESS", "EVOLUTION")

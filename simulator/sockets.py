@@ -22,8 +22,8 @@ import socketio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from relay.simulator.config import SimConfig
-from relay.simulator.state import Store
+from simulator.config import SimConfig
+from simulator.state import Store
 
 log = logging.getLogger(__name__)
 

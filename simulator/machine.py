@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from relay.evolution.names import config_name
-from relay.simulator import envelope as ev
-from relay.simulator import qr as qrgen
-from relay.simulator.config import SimConfig
-from relay.simulator.state import Instance, Store
 from relay.tasks import Tasks
+from simulator import envelope as ev
+from simulator import qr as qrgen
+from simulator.config import SimConfig
+from simulator.state import Instance, Store
 
 log = logging.getLogger(__name__)
 

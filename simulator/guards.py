@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from relay.simulator import replies
-from relay.simulator.keys import SIMULATOR
-from relay.simulator.state import Instance
+from simulator import replies
+from simulator.keys import SIMULATOR
+from simulator.state import Instance
 
 if TYPE_CHECKING:
-    from relay.simulator.app import Simulator
+    from simulator.app import Simulator
 
 
 def sim(request: web.Request) -> Simulator:

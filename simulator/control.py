@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.simulator.calls import Fault
-from relay.simulator.guards import sim
-from relay.simulator.machine import SimulatorError
+from simulator.calls import Fault
+from simulator.guards import sim
+from simulator.machine import SimulatorError
 
 routes = web.RouteTableDef()
 

@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import cast, get_args
 
-from relay.simulator.app import Simulator
-from relay.simulator.config import DEFAULT_APIKEY, PresetInstance, SimConfig, State, load_presets
+from simulator.app import Simulator
+from simulator.config import DEFAULT_APIKEY, PresetInstance, SimConfig, State, load_presets
 
 log = logging.getLogger(__name__)
 

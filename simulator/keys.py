@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from relay.simulator.app import Simulator
+    from simulator.app import Simulator
 
 SIMULATOR: web.AppKey[Simulator] = web.AppKey("sim_simulator")
 BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("sim_body")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from relay.simulator.config import State
+from simulator.config import State
 
 SETTING_DEFAULTS: dict[str, Any] = {
     "rejectCall": False,

@@ -24,17 +24,17 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.simulator import control, http_events, http_instance
-from relay.simulator.calls import CallLog, Faults
-from relay.simulator.config import PresetInstance, SimConfig
-from relay.simulator.keys import SIMULATOR
-from relay.simulator.load import MessageLoad
-from relay.simulator.machine import Machine, SimulatorError, random_wuid
-from relay.simulator.middleware import evolution_errors, record_calls
-from relay.simulator.sockets import NullOutput, SocketHub
-from relay.simulator.state import EventRow, Instance, Store
-from relay.simulator.validation import stored_events
 from relay.tasks import Tasks
+from simulator import control, http_events, http_instance
+from simulator.calls import CallLog, Faults
+from simulator.config import PresetInstance, SimConfig
+from simulator.keys import SIMULATOR
+from simulator.load import MessageLoad
+from simulator.machine import Machine, SimulatorError, random_wuid
+from simulator.middleware import evolution_errors, record_calls
+from simulator.sockets import NullOutput, SocketHub
+from simulator.state import EventRow, Instance, Store
+from simulator.validation import stored_events
 
 log = logging.getLogger(__name__)
 

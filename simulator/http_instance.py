@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.simulator import envelope as ev
-from relay.simulator import replies, validation
-from relay.simulator.guards import instance_route, keyed, name_free, sim
-from relay.simulator.keys import BODY
-from relay.simulator.state import SETTING_DEFAULTS, EventRow, Instance
+from simulator import envelope as ev
+from simulator import replies, validation
+from simulator.guards import instance_route, keyed, name_free, sim
+from simulator.keys import BODY
+from simulator.state import SETTING_DEFAULTS, EventRow, Instance
 
 routes = web.RouteTableDef()
 

@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from relay.simulator.calls import Call
-from relay.simulator.keys import BODY, SIMULATOR
-from relay.simulator.replies import EvolutionError
+from simulator.calls import Call
+from simulator.keys import BODY, SIMULATOR
+from simulator.replies import EvolutionError
 
 log = logging.getLogger(__name__)
 

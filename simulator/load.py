@@ -15,8 +15,8 @@ import logging
 import time
 from typing import Any
 
-from relay.simulator.machine import Machine
-from relay.simulator.state import Instance
+from simulator.machine import Machine
+from simulator.state import Instance
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relay.simulator.state import Instance, utc_iso
+from simulator.state import Instance, utc_iso
 
 
 def fake_z_time(offset: timedelta, moment: datetime | None = None) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from relay.simulator import replies, validation
-from relay.simulator.guards import instance_route, sim
-from relay.simulator.keys import BODY
-from relay.simulator.state import EventRow
+from simulator import replies, validation
+from simulator.guards import instance_route, sim
+from simulator.keys import BODY
+from simulator.state import EventRow
 
 routes = web.RouteTableDef()
 

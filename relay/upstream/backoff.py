@@ -1,0 +1,1 @@
+import handlers.status  # noqa
