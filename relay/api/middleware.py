@@ -29,7 +29,7 @@ from relay.errors import (
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/readyz", "/metrics", "/api/openapi.json"})
-PUBLIC_PREFIXES: Final = ("/socket.io/", "/static/", "/panel/")
+PUBLIC_PREFIXES: Final = ("/socket.io/", "/panel/")
 # Paths that also take the token as ?token= (EventSource cannot send headers).
 QUERY_TOKEN_PATHS: Final = frozenset({"/api/events"})
 

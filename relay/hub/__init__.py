@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from relay.appkeys import HUB, METRICS, SETTINGS, STORE, TASKS, VERIFIER
+from relay.appkeys import HUB, METRICS, PRINCIPAL, SETTINGS, STORE, TASKS, VERIFIER
 from relay.hub.hub import Hub
 from relay.hub.sio import PATH
 
@@ -26,7 +26,7 @@ async def _socketio(request: web.Request) -> web.StreamResponse:
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
-    return await request.app[HUB].handle_sse(request)
+    return await request.app[HUB].handle_sse(request, request[PRINCIPAL])
 
 
 async def _close_live_connections(app: web.Application) -> None:

@@ -17,7 +17,6 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from relay.appkeys import PRINCIPAL
 from relay.auth import Principal, TokenVerifier
 from relay.config import Settings
 from relay.errors import DatabaseUnavailable
@@ -116,8 +115,8 @@ class Hub:
 
     # -- the two transports --------------------------------------------------------------
 
-    async def handle_sse(self, request: web.Request) -> web.StreamResponse:
-        principal = request[PRINCIPAL]
+    async def handle_sse(self, request: web.Request, principal: Principal) -> web.StreamResponse:
+        """The SSE stream for ``principal`` (authenticated by the auth middleware)."""
         scope = _scope(principal)
         last = sse.parse_last_event_id(request) if scope is not None else None
         positions, instances = await self._read_snapshot(scope)
