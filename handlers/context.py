@@ -1,19 +1,24 @@
 """The one typed object handlers receive their collaborators through.
 
-Handlers never import asyncpg, aiohttp's client or socketio: they talk to the store, the
-Evolution client and the live side through this context. ``LiveEvents`` is implemented by
+Handlers never import asyncpg, aiohttp's client or socketio: they talk to the store and, for
+each Evolution server of the fleet, to its HTTP client and its live side, through this context.
+``FleetPort`` is implemented by ``relay.fleet.Fleet``, ``LiveEvents`` by
 ``relay.tracker.InstanceTracker``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from relay.config import Settings
     from relay.evolution.client import EvolutionClient
     from relay.metrics import Metrics
+    from relay.servers import EvolutionServer
     from relay.store import Instance, StatusIntent, Store
 
 
@@ -57,11 +62,38 @@ class LiveEvents(Protocol):
     async def instance_removed(self, instance: Instance) -> None:
         """Stop following it, tell its tenant (``instance.removed``); later events are zombies."""
 
+    @property
+    def upstream_state(self) -> tuple[str, datetime]:
+        """``("up" | "down", since)``: the Socket.IO connection to this server."""
+
+
+class UpstreamPort(Protocol):
+    """One Evolution server: its configuration, its HTTP client, its live side."""
+
+    @property
+    def server(self) -> EvolutionServer: ...
+
+    @property
+    def evolution(self) -> EvolutionClient: ...
+
+    @property
+    def live(self) -> LiveEvents: ...
+
+
+class FleetPort(Protocol):
+    """Every Evolution server the relay follows."""
+
+    def of(self, server: str) -> UpstreamPort:
+        """The server's upstream (503 ``UPSTREAM_UNAVAILABLE`` when it is not configured)."""
+
+    def __iter__(self) -> Iterator[UpstreamPort]: ...
+
+    def names(self) -> list[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Context:
     settings: Settings
     store: Store
-    evolution: EvolutionClient
-    live: LiveEvents
+    fleet: FleetPort
     metrics: Metrics

@@ -1,8 +1,9 @@
 """What each management call does: tenants, roles, providers, and both places agreeing.
 
 Arrives from ``relay.api.routes`` (already authenticated, name and body already validated)
-and leaves to Evolution (``ctx.evolution``), Postgres (``ctx.store``) and the live side
-(``ctx.live``). The access rules live in two helpers only:
+and leaves to the instance's Evolution server (``ctx.fleet.of(instance.server)``: its HTTP
+client and its live side) and to Postgres (``ctx.store``). The access rules live in two
+helpers only:
 
 - :func:`visible_instance`: an instance of another tenant is exactly as missing as an unknown
   one (404), and is checked before any upstream call; a non-Evolution instance is a 422.
@@ -17,9 +18,11 @@ events, and never over an event that arrived while the call was under way
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from relay.auth import Principal
 from relay.errors import (
@@ -36,7 +39,7 @@ from relay.evolution.names import REQUIRED_EVENTS
 from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange, StatusIntent
 
 from .audit import Operation
-from .context import Context
+from .context import Context, UpstreamPort
 from .provisioning import create_or_adopt
 
 log = logging.getLogger(__name__)
@@ -102,7 +105,7 @@ async def status(ctx: Context, principal: Principal, name: str) -> StatusReport:
     state: str | None = None
     error: str | None = None
     try:
-        state = (await ctx.evolution.connection_state(name)).state
+        state = (await ctx.fleet.of(instance.server).evolution.connection_state(name)).state
     except UpstreamError as exc:
         error = exc.code
         log.info("live state of instance %s (tenant %s) unknown: %s", name, instance.tenant_id,
@@ -114,15 +117,59 @@ async def status(ctx: Context, principal: Principal, name: str) -> StatusReport:
 async def find_websocket(ctx: Context, principal: Principal, name: str) -> WebsocketSetting | None:
     """The caller's setting (the relay's record) and Evolution's; None when Evolution has none."""
     instance = await visible_instance(ctx, principal, name)
-    config = await ctx.evolution.find_websocket(name)
+    config = await ctx.fleet.of(instance.server).evolution.find_websocket(name)
     if config is None:
         return None
     return WebsocketSetting(instance.websocket_enabled, list(instance.websocket_events), config)
 
 
 async def find_webhook(ctx: Context, principal: Principal, name: str) -> WebhookConfig | None:
-    await visible_instance(ctx, principal, name)
-    return await ctx.evolution.find_webhook(name)
+    instance = await visible_instance(ctx, principal, name)
+    return await ctx.fleet.of(instance.server).evolution.find_webhook(name)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReport:
+    name: str
+    url: str
+    version: str | None
+    state: str
+    since: datetime
+    instances: int
+    capacity: int | None
+    unowned: list[str] | None
+
+
+async def servers(ctx: Context, principal: Principal) -> list[ServerReport]:
+    """SUPERADMIN: every Evolution server, with what is recorded on it and what is adoptable."""
+    if not principal.is_superadmin:
+        raise Forbidden()
+    counts = await ctx.store.count_by_server()
+    recorded = {instance.name for instance in await ctx.store.list_instances()}
+    upstreams = list(ctx.fleet)
+    reports = await asyncio.gather(
+        *(_server_report(up, counts.get(up.server.name, 0), recorded) for up in upstreams)
+    )
+    return list(reports)
+
+
+async def _server_report(up: UpstreamPort, count: int, recorded: set[str]) -> ServerReport:
+    version: str | None = None
+    unowned: list[str] | None = None
+    try:
+        version = (await up.evolution.server_info()).version
+    except UpstreamError as exc:
+        log.info("version of evolution server %s unknown: %s", up.server.name, exc.code)
+    try:
+        rows = await up.evolution.fetch_instances()
+        unowned = sorted(row.name for row in rows if row.name not in recorded)
+    except UpstreamError as exc:
+        log.info("instances of evolution server %s unknown: %s", up.server.name, exc.code)
+    state, since = up.live.upstream_state
+    return ServerReport(
+        name=up.server.name, url=up.evolution.base_url, version=version, state=state,
+        since=since, instances=count, capacity=up.server.capacity, unowned=unowned,
+    )  # fmt: skip
 
 
 async def audit_log(
@@ -135,22 +182,25 @@ async def audit_log(
 
 
 async def create(
-    ctx: Context, op: Operation, name: str, tenant_id: str | None
+    ctx: Context, op: Operation, name: str, tenant_id: str | None, server: str | None = None
 ) -> tuple[Instance, bool]:
-    """Create on Evolution, or adopt an instance already there; returns (row, adopted)."""
+    """Create on Evolution, or adopt an instance already there; returns (row, adopted).
+
+    ``server`` (a SUPERADMIN's choice) names the Evolution server; otherwise placement picks.
+    """
     op.instance_name = name
     require_manager(op.principal)
     tenant = _owner_tenant(op.principal, tenant_id)
     op.tenant_id = tenant
+    if server is not None:
+        if not op.principal.is_superadmin:
+            raise Forbidden()
+        if server not in ctx.fleet.names():
+            raise ValidationFailed(problems=[f"server: servidor desconhecido: {server}"])
     if await ctx.store.get_instance(name) is not None:
         raise Conflict()
-    ctx.live.creating(name, tenant)
-    try:
-        instance, adopted = await create_or_adopt(ctx, op, tenant, name)
-    except BaseException:
-        ctx.live.create_failed(name)
-        raise
-    await ctx.live.instance_added(instance)
+    instance, adopted = await create_or_adopt(ctx, op, tenant, name, server)
+    await ctx.fleet.of(instance.server).live.instance_added(instance)
     return instance, adopted
 
 
@@ -167,26 +217,26 @@ def _owner_tenant(principal: Principal, requested: str | None) -> str:
 
 
 async def logout(ctx: Context, op: Operation, name: str) -> Instance:
-    await managed_instance(ctx, op, name)
-    since = ctx.live.generation(name)
-    result = await ctx.evolution.logout(name)
+    up = ctx.fleet.of((await managed_instance(ctx, op, name)).server)
+    since = up.live.generation(name)
+    result = await up.evolution.logout(name)
     op.upstream_status = result.upstream_status
     op.detail["alreadyLoggedOut"] = result.already_logged_out
     intent = StatusIntent(Status.STOPPED, "api:logout", clear_qrcode=True)
-    return await _set_status(ctx, name, intent, since)
+    return await _set_status(up, name, intent, since)
 
 
 async def restart(ctx: Context, op: Operation, name: str) -> Instance:
-    await managed_instance(ctx, op, name)
-    since = ctx.live.generation(name)
-    ctx.live.connecting(name)
-    result = await ctx.evolution.restart(name)
+    up = ctx.fleet.of((await managed_instance(ctx, op, name)).server)
+    since = up.live.generation(name)
+    up.live.connecting(name)
+    result = await up.evolution.restart(name)
     op.upstream_status = result.upstream_status
     qrcode = _qr(result)
     intent = StatusIntent(
         Status.SCAN_QR_CODE, "api:restart", qrcode=qrcode, clear_qrcode=qrcode is None
     )
-    return await _set_status(ctx, name, intent, since)
+    return await _set_status(up, name, intent, since)
 
 
 async def connect(
@@ -198,9 +248,10 @@ async def connect(
     (SCAN_QR_CODE); without one the instance is STARTING until its events move it on.
     """
     instance = await managed_instance(ctx, op, name)
-    since = ctx.live.generation(name)
-    ctx.live.connecting(name)
-    result = await ctx.evolution.connect(name, number)
+    up = ctx.fleet.of(instance.server)
+    since = up.live.generation(name)
+    up.live.connecting(name)
+    result = await up.evolution.connect(name, number)
     op.upstream_status = result.upstream_status
     op.detail["pairingCode"] = number is not None
     if result.state == "open":
@@ -211,7 +262,7 @@ async def connect(
         intent = StatusIntent(Status.SCAN_QR_CODE, "api:connect", qrcode=qrcode)
     else:
         intent = StatusIntent(Status.STARTING, "api:connect", clear_qrcode=True)
-    return await _set_status(ctx, name, intent, since), False
+    return await _set_status(up, name, intent, since), False
 
 
 async def delete(ctx: Context, op: Operation, name: str) -> None:
@@ -221,19 +272,20 @@ async def delete(ctx: Context, op: Operation, name: str) -> None:
     instance may go on emitting): the live side is told first, so none of that turns it FAILED.
     """
     instance = await managed_instance(ctx, op, name)
-    ctx.live.deleting(name)
+    up = ctx.fleet.of(instance.server)
+    up.live.deleting(name)
     try:
-        op.upstream_status = (await ctx.evolution.delete(name)).upstream_status
+        op.upstream_status = (await up.evolution.delete(name)).upstream_status
     except UpstreamInstanceNotFound as exc:
         op.upstream_status = exc.upstream_status
         op.detail["alreadyGone"] = True
         log.info("instance %s (tenant %s) was already gone on evolution; deleting the row",
                  name, instance.tenant_id)  # fmt: skip
     except BaseException:
-        ctx.live.delete_failed(name)
+        up.live.delete_failed(name)
         raise
     await ctx.store.delete_instance(name)
-    await ctx.live.instance_removed(instance)
+    await up.live.instance_removed(instance)
 
 
 def with_required(events: Sequence[str]) -> list[str]:
@@ -257,26 +309,26 @@ class WebsocketSetting:
 async def set_websocket(
     ctx: Context, op: Operation, name: str, enabled: bool, events: Sequence[str]
 ) -> WebsocketSetting:
-    await managed_instance(ctx, op, name)
+    up = ctx.fleet.of((await managed_instance(ctx, op, name)).server)
     wanted = with_required(events)
-    await ctx.evolution.validate_events(wanted)
+    await up.evolution.validate_events(wanted)
     in_force = wanted if enabled else list(REQUIRED_EVENTS)
-    config = await ctx.evolution.set_websocket(name, True, in_force)
+    config = await up.evolution.set_websocket(name, True, in_force)
     op.upstream_status = config.upstream_status
     op.detail.update(enabled=enabled, events=len(wanted))
     stored = await ctx.store.set_websocket(name, enabled, wanted)
     if stored is None:
         raise InstanceNotFound()  # deleted while Evolution answered
-    await ctx.live.instance_updated(stored)
+    await up.live.instance_updated(stored)
     return WebsocketSetting(enabled, wanted, config)
 
 
 async def set_webhook(
     ctx: Context, op: Operation, name: str, config: WebhookConfig
 ) -> WebhookConfig:
-    await managed_instance(ctx, op, name)
-    await ctx.evolution.validate_events(config.events)
-    saved = await ctx.evolution.set_webhook(name, config)
+    up = ctx.fleet.of((await managed_instance(ctx, op, name)).server)
+    await up.evolution.validate_events(config.events)
+    saved = await up.evolution.set_webhook(name, config)
     op.upstream_status = saved.upstream_status
     op.detail.update(enabled=saved.enabled, events=len(saved.events))
     return saved
@@ -291,9 +343,9 @@ def _qr(result: ConnectResult) -> QrCode | None:
     return QrCode(base64=result.base64, code=result.code, pairingCode=result.pairing_code)
 
 
-async def _set_status(ctx: Context, name: str, intent: StatusIntent, since: int) -> Instance:
+async def _set_status(up: UpstreamPort, name: str, intent: StatusIntent, since: int) -> Instance:
     """Record the status Evolution now agrees with, unless an event since ``since`` said more."""
-    instance = await ctx.live.apply_status(name, intent, unless_after=since)
+    instance = await up.live.apply_status(name, intent, unless_after=since)
     if instance is None:
         raise InstanceNotFound()  # deleted while Evolution answered
     return instance

@@ -1,15 +1,17 @@
 """The app factory and the process runner.
 
 ``create_app(settings)`` does all the wiring; the CLI and the tests call it. Resources are
-``cleanup_ctx`` entries in dependency order (database, Evolution HTTP session, hub, instance
-tracker, handlers' context, background tasks); aiohttp cleans up in reverse, and only what
-started. This is the one module of ``relay`` that knows the handlers: it registers the event
-handlers and injects the status rules into the machinery.
+``cleanup_ctx`` entries in dependency order (database, hub, the fleet of Evolution servers with
+their HTTP clients and instance trackers, handlers' context, background tasks); aiohttp
+cleans up in reverse, and only what started. This is the one module of ``relay`` that knows
+the handlers: it registers the event handlers and injects the status rules into the machinery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import signal
 import time
@@ -25,9 +27,8 @@ from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.appkeys import (
     CONTEXT,
-    EVOLUTION,
+    FLEET,
     HUB,
-    LIVE,
     METRICS,
     READINESS,
     SETTINGS,
@@ -38,6 +39,7 @@ from relay.appkeys import (
 from relay.auth import TokenVerifier
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
+from relay.fleet import Fleet, Upstream
 from relay.hub import hub_ctx
 from relay.hub import setup as hub_setup
 from relay.metrics import Metrics
@@ -58,43 +60,34 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def evolution_ctx(app: web.Application) -> AsyncIterator[None]:
-    server = app[SETTINGS].evolution_server()
-    client = EvolutionClient(server.url, server.apikey, server.timeout)
-    await client.start()
-    app[EVOLUTION] = client
-    try:
-        yield
-    finally:
-        await client.close()
-
-
-async def tracker_ctx(app: web.Application) -> AsyncIterator[None]:
-    """After ``hub_ctx``: follow Evolution with the handlers' rules, and be the app's ``LIVE``."""
+async def fleet_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After ``hub_ctx``: for each Evolution server, its HTTP client and its instance tracker,
+    following Evolution with the handlers' rules. Trackers close before the clients they use."""
     settings = app[SETTINGS]
-    tracker = InstanceTracker(
-        settings.evolution_server(), app[STORE], app[EVOLUTION], app[HUB], app[METRICS],
-        app[TASKS], registrations=(handlers.status.register, handlers.events.register),
-        state_rule=handlers.status.intent_for_state,
-        reconcile_interval=settings.reconcile_interval,
-    )  # fmt: skip
-    await tracker.start()
-    app[LIVE] = tracker
-    app[READINESS]["upstream"] = tracker.ready
-    try:
+    fleet = app[FLEET] = Fleet()
+    async with contextlib.AsyncExitStack() as stack:
+        for server in settings.servers():
+            client = EvolutionClient(server.url, server.apikey, server.timeout)
+            await client.start()
+            stack.push_async_callback(client.close)
+            tracker = InstanceTracker(
+                server, app[STORE], client, app[HUB], app[METRICS], app[TASKS],
+                registrations=(handlers.status.register, handlers.events.register),
+                state_rule=handlers.status.intent_for_state,
+                reconcile_interval=settings.reconcile_interval,
+                elsewhere=functools.partial(fleet.recorded_elsewhere, server.name),
+            )  # fmt: skip
+            fleet.add(Upstream(server, client, tracker))
+        for upstream in fleet:
+            await upstream.live.start()
+            stack.push_async_callback(upstream.live.close)
         yield
-    finally:
-        await tracker.close()
 
 
 async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     """The handlers' context, once everything it holds exists."""
     app[CONTEXT] = Context(
-        settings=app[SETTINGS],
-        store=app[STORE],
-        evolution=app[EVOLUTION],
-        live=app[LIVE],
-        metrics=app[METRICS],
+        settings=app[SETTINGS], store=app[STORE], fleet=app[FLEET], metrics=app[METRICS]
     )
     yield
 
@@ -117,9 +110,8 @@ def create_app(settings: Settings) -> web.Application:
     app[READINESS]["tasks"] = _async(tasks.healthy)
     # Dependency order; aiohttp cleans up in reverse.
     app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(evolution_ctx)
     app.cleanup_ctx.append(hub_ctx)
-    app.cleanup_ctx.append(tracker_ctx)
+    app.cleanup_ctx.append(fleet_ctx)
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from handlers.context import Context, LiveEvents
+    from handlers.context import Context
     from relay.auth import Principal, TokenVerifier
     from relay.config import Settings
-    from relay.evolution.client import EvolutionClient
+    from relay.fleet import Fleet
     from relay.hub import Hub
     from relay.metrics import Metrics
     from relay.store import Store
@@ -23,13 +23,12 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
 STORE: web.AppKey[Store] = web.AppKey("store")
-EVOLUTION: web.AppKey[EvolutionClient] = web.AppKey("evolution")
 TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
 # The Socket.IO + SSE hub for frontends (relay.hub); created by hub_ctx.
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTEXT: web.AppKey[Context] = web.AppKey("context")
-# The instance tracker (relay.tracker) as the management handlers see it; set by tracker_ctx.
-LIVE: web.AppKey[LiveEvents] = web.AppKey("live")
+# Every Evolution server with its HTTP client and instance tracker (relay.fleet); by fleet_ctx.
+FLEET: web.AppKey[Fleet] = web.AppKey("fleet")
 # name -> check; /readyz is 503 while any of them is False.
 READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")
 

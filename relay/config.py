@@ -9,7 +9,6 @@ naming the variable, which the CLI prints before exiting with code 78.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,25 +16,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from relay.errors import ConfigError
+from relay.servers import DEFAULT_SERVER, EventsMode, EvolutionServer, check_url, load_fleet
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 MIN_SECRET_BYTES = 32
 
 CommaList = Annotated[list[str], NoDecode]
-EventsMode = Literal["instance", "global"]
-DEFAULT_SERVER = "default"
-
-
-@dataclass(frozen=True, slots=True)
-class EvolutionServer:
-    """One Evolution server as the daemon follows it: complete, typed, no optional fields."""
-
-    name: str
-    url: str
-    apikey: SecretStr
-    events_mode: EventsMode
-    timeout: float
 
 
 def _split(value: object) -> object:
@@ -55,6 +42,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".evo-relay")
     evolution_url: str | None = None
     evolution_apikey: SecretStr | None = None
+    evolution_servers: Path | None = None
     evolution_events_mode: EventsMode = "instance"
     evolution_timeout: float = Field(15.0, gt=0, le=600)
     jwt_secret: SecretStr | None = None
@@ -88,8 +76,9 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise ValueError("must be an http:// or https:// URL")
+        problem = check_url(value)
+        if problem:
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @field_validator("database_url")
@@ -129,19 +118,46 @@ class Settings(BaseSettings):
             return key
         return Path(key).read_text()
 
-    def evolution_server(self) -> EvolutionServer:
-        """The configured Evolution server; a :class:`ConfigError` (exit 78) when incomplete."""
-        if self.evolution_url is None or self.evolution_apikey is None:
-            raise ConfigError(self._evolution_problems())
-        return EvolutionServer(
-            name=DEFAULT_SERVER,
-            url=self.evolution_url,
-            apikey=self.evolution_apikey,
-            events_mode=self.evolution_events_mode,
-            timeout=self.evolution_timeout,
-        )
+    def servers(self) -> list[EvolutionServer]:
+        """Every Evolution server to follow; a :class:`ConfigError` (exit 78) when the fleet
+        file or the one-server shorthand is incomplete or invalid."""
+        problems = self._evolution_problems()
+        if problems:
+            raise ConfigError(problems)
+        if self.evolution_servers is not None:
+            servers, problems = load_fleet(
+                self.evolution_servers, default_timeout=self.evolution_timeout
+            )
+            if problems:
+                raise ConfigError(problems)
+            return servers
+        assert self.evolution_url is not None and self.evolution_apikey is not None  # checked
+        return [
+            EvolutionServer(
+                name=DEFAULT_SERVER,
+                url=self.evolution_url,
+                apikey=self.evolution_apikey,
+                events_mode=self.evolution_events_mode,
+                timeout=self.evolution_timeout,
+            )
+        ]
 
     def _evolution_problems(self) -> list[str]:
+        if self.evolution_servers is not None:
+            given = [
+                name
+                for name, value in (
+                    ("RELAY_EVOLUTION_URL", self.evolution_url),
+                    ("RELAY_EVOLUTION_APIKEY", self.evolution_apikey),
+                )
+                if value is not None
+            ]
+            if given:
+                return [
+                    f"{' and '.join(given)}: not with RELAY_EVOLUTION_SERVERS (the fleet file "
+                    "names every server; the shorthand is for one server only)"
+                ]
+            return []
         problems = []
         if self.evolution_url is None:
             problems.append("RELAY_EVOLUTION_URL: required by serve (e.g. http://127.0.0.1:8080)")
@@ -151,7 +167,11 @@ class Settings(BaseSettings):
 
     def problems_for_serve(self) -> list[str]:
         """What ``serve`` needs beyond what every command needs."""
-        problems = self._evolution_problems()
+        try:
+            self.servers()
+            problems = []
+        except ConfigError as exc:
+            problems = list(exc.problems)
         problems.extend(self.problems_for_tokens())
         return problems
 

@@ -62,7 +62,10 @@ class Metrics:
         )
         self.clients = Gauge("relay_clients", "Connected frontends", ["transport"], registry=r)
         self.upstream_namespaces = Gauge(
-            "relay_upstream_namespaces", "Evolution namespaces subscribed", registry=r
+            "relay_upstream_namespaces",
+            "Evolution namespaces subscribed",
+            ["server"],
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from relay.config import EvolutionServer
 from relay.evolution.client import EvolutionClient
 from relay.metrics import Metrics
 from relay.pipeline import Event, Freshness, Pipeline, Registry, TenantCache
+from relay.servers import EvolutionServer
 from relay.store import Instance, StatusChange, StatusIntent, Store
 from relay.store.writer import StatusWriter
 from relay.tasks import Tasks
@@ -70,23 +70,28 @@ class InstanceTracker:
         registrations: Sequence[Callable[[Registry], None]],
         state_rule: StateRule,
         reconcile_interval: float,
+        elsewhere: Callable[[str], bool] | None = None,
         first_retry_delay: float = 0.25,
         settle: float = 1.0,
     ) -> None:
         self.server = server
+        self._evolution = evolution
         self._store = store
         self._hub = hub
         self._tasks = tasks
         self._metrics = metrics
         self._reconcile_interval = reconcile_interval
         self._deleting: set[str] = set()
+        self.upstream_state: tuple[str, datetime] = ("down", datetime.now(UTC))
         self.tenants = TenantCache()
         self.freshness = Freshness()
         self.writer = StatusWriter(store, hub.status_changed, metrics, on_removed=self._removed)
         self.registry = Registry(self)
         for register in registrations:
             register(self.registry)
-        self.pipeline = Pipeline(self.registry, self.tenants, self.freshness, metrics)
+        self.pipeline = Pipeline(
+            self.registry, self.tenants, self.freshness, metrics, elsewhere=elsewhere
+        )
         self.upstream = Subscription(
             server.url,
             server.apikey.get_secret_value(),
@@ -95,7 +100,7 @@ class InstanceTracker:
             on_subscribed=self._subscribed,
             on_state=self._upstream_state,
             spawn=tasks.spawn,
-            metrics=metrics,
+            namespaces=metrics.upstream_namespaces.labels(server.name),
             first_delay=first_retry_delay,
         )
         self.reconciler = Reconciler(
@@ -106,7 +111,7 @@ class InstanceTracker:
 
     async def start(self) -> None:
         """Load the inventory, then connect and follow every recorded instance."""
-        instances = await self._store.list_instances()
+        instances = await self._store.list_instances(server=self.server.name)
         self.tenants.load(instances)
         self.writer.known(instances)
         for name in self.tenants.names():
@@ -131,6 +136,7 @@ class InstanceTracker:
     def _subscribed(self, name: str | None) -> None:
         if name is None:
             self.freshness.reset()  # events from before this connection do not count
+            self._evolution.forget_server_info()  # it may have been upgraded meanwhile
             self.reconciler.request_all()
         elif name in self.tenants:
             self.reconciler.request(name)
@@ -139,7 +145,8 @@ class InstanceTracker:
         self._metrics.upstream_up.labels(self.server.name).set(1 if up else 0)
         state = "up" if up else "down"
         log.debug("evolution server %s is %s", self.server.name, state)
-        self._hub.upstream_status(self.server.name, state, datetime.now(UTC))
+        self.upstream_state = (state, datetime.now(UTC))
+        self._hub.upstream_status(self.server.name, *self.upstream_state)
 
     async def _removed(self, instance: Instance, reason: str) -> None:
         """The writer deleted the row (Evolution removed the instance by itself)."""

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from relay.appkeys import METRICS, READINESS
+from relay.appkeys import FLEET, METRICS, READINESS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -19,7 +19,8 @@ async def readyz(request: web.Request) -> web.Response:
     results = await asyncio.gather(*(checks[name]() for name in names), return_exceptions=True)
     verdicts = {name: result is True for name, result in zip(names, results, strict=True)}
     ready = all(verdicts.values())
-    return web.json_response({"ready": ready, "checks": verdicts}, status=200 if ready else 503)
+    body = {"ready": ready, "checks": verdicts, "upstream": request.app[FLEET].states()}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ router (404).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Final
 
 from aiohttp import web
@@ -33,6 +34,8 @@ from relay.api.schemas import (
     InstancesQuery,
     InstancesResponse,
     ReadyResponse,
+    ServerOut,
+    ServersResponse,
     StatusChangeOut,
     StatusResponse,
     WebhookOut,
@@ -129,7 +132,9 @@ async def set_webhook(request: web.Request, ctx: Context, op: Operation) -> web.
 async def create_instance(request: web.Request, ctx: Context, op: Operation) -> web.Response:
     wanted = await body(request, CreateInstanceRequest)
     op.instance_name = wanted.instanceName
-    instance, adopted = await management.create(ctx, op, wanted.instanceName, wanted.tenantId)
+    instance, adopted = await management.create(
+        ctx, op, wanted.instanceName, wanted.tenantId, wanted.server
+    )
     message = MSG_ADOPTED if adopted else MSG_CREATED
     out = CreateInstanceResponse(
         message=message, instance=InstanceOut.of(instance), adopted=adopted
@@ -144,6 +149,11 @@ async def list_instances(request: web.Request) -> web.Response:
     wanted = query(request, InstancesQuery)
     found = await management.list_instances(context(request), request[PRINCIPAL], wanted.tenantId)
     return reply(InstancesResponse(instances=[InstanceOut.of(i) for i in found]))
+
+
+async def list_servers(request: web.Request) -> web.Response:
+    found = await management.servers(context(request), request[PRINCIPAL])
+    return reply(ServersResponse(servers=[ServerOut(**asdict(s)) for s in found]))
 
 
 async def instance_status(request: web.Request) -> web.Response:
@@ -218,6 +228,10 @@ ROUTES: Final[tuple[tuple[Endpoint, RouteHandler], ...]] = (
     (Endpoint("GET", f"{BASE}/webhook/{{name}}", "getWebhook",
               "Evolution's webhook config, or null", WebhookResponse,
               errors=(*_NAMED, *_UPSTREAM)), get_webhook),
+    (Endpoint("GET", f"{BASE}/servers", "listServers",
+              "SUPERADMIN: every Evolution server, its state, version, instances, and the "
+              "instances on it that no tenant owns", ServersResponse, errors=(403,)),
+     list_servers),
     (Endpoint("GET", f"{BASE}/audit", "auditLog", "The tenant's audit log, newest first",
               AuditResponse, query=AuditQuery, errors=(400, 403)), audit_log),
 )  # fmt: skip
@@ -226,7 +240,8 @@ ROUTES: Final[tuple[tuple[Endpoint, RouteHandler], ...]] = (
 ELSEWHERE: Final[tuple[Endpoint, ...]] = (
     Endpoint("GET", "/healthz", "healthz", "The process is alive", HealthResponse,
              public=True, tag="operations"),
-    Endpoint("GET", "/readyz", "readyz", "Database reachable and upstream subscription up",
+    Endpoint("GET", "/readyz", "readyz",
+             "Database reachable, every background task running; each Evolution server's state",
              ReadyResponse, status=200, errors=(503,), public=True, tag="operations"),
     Endpoint("GET", "/metrics", "metrics", "Prometheus metrics", None, public=True,
              content_type="text/plain", tag="operations"),

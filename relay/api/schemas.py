@@ -8,7 +8,7 @@ Parsing and the Portuguese problem texts are in :mod:`relay.api.validation`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
@@ -54,6 +54,9 @@ class CreateInstanceRequest(_Request):
 
     instanceName: InstanceName
     tenantId: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    server: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] | None = Field(
+        None, description="SUPERADMIN: the Evolution server; otherwise placement picks"
+    )
 
 
 class ConnectRequest(_Request):
@@ -119,6 +122,7 @@ class InstanceOut(_Response):
     profileName: str | None
     wuid: str | None
     websocket: WebsocketOut
+    server: str = Field(description="The Evolution server the instance lives on")
 
     @classmethod
     def of(cls, instance: Instance) -> InstanceOut:
@@ -138,6 +142,7 @@ class InstanceOut(_Response):
             websocket=WebsocketOut(
                 enabled=instance.websocket_enabled, events=list(instance.websocket_events)
             ),
+            server=instance.server,
         )
 
 
@@ -241,6 +246,32 @@ class HealthResponse(_Response):
     status: str
 
 
+class UpstreamStateOut(_Response):
+    server: str
+    state: Literal["up", "down"]
+    since: datetime
+
+
 class ReadyResponse(_Response):
     ready: bool
     checks: dict[str, bool]
+    upstream: list[UpstreamStateOut] = Field(
+        description="Each Evolution server's state; one being down alone does not make 503"
+    )
+
+
+class ServerOut(_Response):
+    name: str
+    url: str = Field(description="Without credentials; the API key is never shown")
+    version: str | None
+    state: Literal["up", "down"]
+    since: datetime
+    instances: int = Field(description="Instances recorded on it")
+    capacity: int | None
+    unowned: list[str] | None = Field(
+        description="Instances on it that no tenant owns yet (adoptable); null if unreachable"
+    )
+
+
+class ServersResponse(Ok):
+    servers: list[ServerOut]

@@ -24,12 +24,11 @@ from typing import Literal
 from aiohttp import web
 
 from relay.app import create_app
-from relay.appkeys import LIVE, READINESS
+from relay.appkeys import FLEET, READINESS
 from relay.auth import Role, mint_token
 from relay.config import Settings, load_settings
 from relay.store import Status, Store
 from relay.store.embedded import EmbeddedPostgres
-from relay.tracker import InstanceTracker
 from simulator import PresetInstance, SimConfig, Simulator
 from simulator.config import State
 
@@ -190,10 +189,10 @@ async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> boo
         return all(result is True for result in results)
 
     async def joined() -> bool:
-        live = app[LIVE]
-        if not isinstance(live, InstanceTracker):  # no live side: nothing to wait for
-            return True
-        return all(live.upstream.subscribed(s.name) for s in SEED if s.state != "close")
+        followed = [upstream.live.upstream for upstream in app[FLEET]]
+        return all(
+            any(sub.subscribed(s.name) for sub in followed) for s in SEED if s.state != "close"
+        )
 
     return await poll(ready, within) and await poll(joined, within)
 

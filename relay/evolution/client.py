@@ -75,6 +75,11 @@ class EvolutionClient:
         self._server_info: ServerInfo | None = None
         self._server_info_lock = asyncio.Lock()
 
+    @property
+    def base_url(self) -> str:
+        """The server's URL without credentials (safe to show and log)."""
+        return self._base_url
+
     def __repr__(self) -> str:
         return f"EvolutionClient(base_url={self._base_url!r}, timeout={self._timeout})"
 
@@ -111,6 +116,10 @@ class EvolutionClient:
                     self._server_info.version,
                 )
             return self._server_info
+
+    def forget_server_info(self) -> None:
+        """Read the version again on next use: the server may have been upgraded (§10)."""
+        self._server_info = None
 
     async def validate_events(self, events: Sequence[str]) -> None:
         """Raise ``ValidationFailed`` listing every name the server's version rejects (§4, §10)."""

@@ -86,6 +86,7 @@ class Hub:
             "previousStatus": change.previous_status.value if change.previous_status else None,
             "reason": change.reason,
             "at": change.at.isoformat(),
+            "server": change.server,
         }
         if change.status is Status.SCAN_QR_CODE and change.qrcode is not None:
             payload["qrcode"] = change.qrcode.model_dump()

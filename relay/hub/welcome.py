@@ -41,6 +41,7 @@ def instance_entry(instance: Instance) -> dict[str, Any]:
         "status": instance.status.value,
         "qrcode": qr.model_dump() if qr is not None else None,
         "updatedAt": instance.updated_at.isoformat(),
+        "server": instance.server,
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from prometheus_client import Counter
@@ -145,9 +145,16 @@ class DropLog:
 
 class Pipeline:
     def __init__(
-        self, registry: Registry, tenants: TenantCache, freshness: Freshness, metrics: Metrics
+        self,
+        registry: Registry,
+        tenants: TenantCache,
+        freshness: Freshness,
+        metrics: Metrics,
+        *,
+        elsewhere: Callable[[str], bool] | None = None,
     ) -> None:
         self._registry = registry
+        self._elsewhere = elsewhere  # recorded on another Evolution server of the fleet
         self._tenants = tenants
         self._freshness = freshness
         self._metrics = metrics
@@ -166,7 +173,10 @@ class Pipeline:
             return None
         tenant = self._tenants.tenant(envelope.instance)
         if tenant is None:
-            self._drops.drop("unknown_instance", f"{event_name} of instance {envelope.instance}")
+            reason = "unknown_instance"
+            if self._elsewhere is not None and self._elsewhere(envelope.instance):
+                reason = "other_server"  # an event from X about an instance recorded on Y
+            self._drops.drop(reason, f"{event_name} of instance {envelope.instance}")
             return None
         self._received_counter(event_name).inc()
         self._freshness.saw(envelope.instance)

@@ -71,6 +71,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id DESC);
     CREATE INDEX audit_log_instance ON audit_log (instance_name, id DESC);
     """,
+    # 2: a fleet of Evolution servers: each instance lives on one (existing rows: 'default').
+    """
+    ALTER TABLE instances ADD COLUMN server text NOT NULL DEFAULT 'default';
+    CREATE INDEX instances_server ON instances (server);
+    """,
 )
 
 LATEST: Final = len(MIGRATIONS)

@@ -45,6 +45,7 @@ class Instance(BaseModel):
     profile_name: str | None
     websocket_enabled: bool
     websocket_events: list[str]
+    server: str
     created_at: datetime
     updated_at: datetime
 
@@ -67,6 +68,7 @@ class StatusChange(BaseModel):
     reason: str | None
     at: datetime
     qrcode: QrCode | None = None  # the row's QR after the change (sent with SCAN_QR_CODE)
+    server: str = "default"  # the Evolution server the instance lives on
 
 
 @dataclass(frozen=True, slots=True)

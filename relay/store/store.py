@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 _INSTANCE_COLUMNS: Final = (
     "id, tenant_id, name, provider, status, status_reason, status_at, qr_base64, qr_code, "
-    "pairing_code, wuid, profile_name, websocket_enabled, websocket_events, created_at, updated_at"
+    "pairing_code, wuid, profile_name, websocket_enabled, websocket_events, server, created_at, "
+    "updated_at"
 )
 _AUDIT_COLUMNS: Final = (
     "id, at, actor, role, tenant_id, instance_name, action, outcome, upstream_status, "
@@ -161,15 +162,16 @@ class Store:
         provider: str = "evolution",
         websocket_enabled: bool = False,
         websocket_events: Sequence[str] = (),
+        server: str = "default",
     ) -> Instance:
         async with self._conn() as conn, conn.transaction():
             try:
                 row = await conn.fetchrow(
                     f"""INSERT INTO instances (tenant_id, name, provider, status, status_reason,
-                            websocket_enabled, websocket_events)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_INSTANCE_COLUMNS}""",
+                            websocket_enabled, websocket_events, server)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_INSTANCE_COLUMNS}""",
                     tenant_id, name, provider, status.value, reason,
-                    websocket_enabled, list(websocket_events),
+                    websocket_enabled, list(websocket_events), server,
                 )  # fmt: skip
             except asyncpg.UniqueViolationError as exc:
                 raise Conflict() from exc
@@ -188,15 +190,26 @@ class Store:
             )
         return _instance(row) if row else None
 
-    async def list_instances(self, tenant_id: str | None = None) -> list[Instance]:
-        """One tenant's instances, or every instance when ``tenant_id`` is None."""
+    async def list_instances(
+        self, tenant_id: str | None = None, *, server: str | None = None
+    ) -> list[Instance]:
+        """One tenant's instances, or every instance when ``tenant_id`` is None; with
+        ``server``, only those recorded on that Evolution server."""
         async with self._conn() as conn:
             rows = await conn.fetch(
                 f"""SELECT {_INSTANCE_COLUMNS} FROM instances
-                    WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id, name""",
-                tenant_id,
-            )
+                    WHERE ($1::text IS NULL OR tenant_id = $1)
+                      AND ($2::text IS NULL OR server = $2)
+                    ORDER BY tenant_id, name""",
+                tenant_id, server,
+            )  # fmt: skip
         return [_instance(row) for row in rows]
+
+    async def count_by_server(self) -> dict[str, int]:
+        """How many instances are recorded on each Evolution server (placement, GET /servers)."""
+        async with self._conn() as conn:
+            rows = await conn.fetch("SELECT server, count(*) AS n FROM instances GROUP BY server")
+        return {row["server"]: int(row["n"]) for row in rows}
 
     async def update_status(
         self,
@@ -237,6 +250,7 @@ class Store:
                 reason=reason,
                 at=changed_at,
                 qrcode=instance.qrcode,
+                server=instance.server,
             )
         return StatusUpdate(instance, change)
 

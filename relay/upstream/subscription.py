@@ -29,8 +29,9 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
+from prometheus_client import Gauge
+
 from relay.backoff import Backoff
-from relay.metrics import Metrics
 from relay.upstream.socket import ROOT, UpstreamSocket
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Subscription:
         on_subscribed: OnSubscribed,
         on_state: OnState,
         spawn: Spawn,
-        metrics: Metrics,
+        namespaces: Gauge,
         first_delay: float = 0.25,
         max_delay: float = 30.0,
         reconnect_cap: float = 2.0,
@@ -70,7 +71,7 @@ class Subscription:
         self._unreachable_said = False
         self._hurried: dict[str, float] = {}  # namespace -> until (loop time)
         self._spawn = spawn
-        self._metrics = metrics
+        self._namespaces = namespaces
         self._first_delay = first_delay
         self._max_delay = max_delay
         self._socket = UpstreamSocket(url, apikey, self)
@@ -118,7 +119,7 @@ class Subscription:
             retry.cancel()
         if namespace in self._joined:
             self._joined.discard(namespace)
-            self._metrics.upstream_namespaces.set(len(self._joined))
+            self._namespaces.set(len(self._joined))
             self._spawn(self._socket.leave(namespace), f"upstream-leave-{name}")
 
     async def run(self) -> None:
@@ -154,7 +155,7 @@ class Subscription:
             await self._socket.wait_closed()
             self.up.clear()
             self._joined.clear()
-            self._metrics.upstream_namespaces.set(0)
+            self._namespaces.set(0)
             log.warning("evolution socket.io connection lost; reconnecting")
             self._set_state(up=False)
             await asyncio.sleep(backoff.next())
@@ -186,7 +187,7 @@ class Subscription:
         self._joined.add(namespace)
         self._backoff.pop(namespace, None)
         self._hurried.pop(namespace, None)
-        self._metrics.upstream_namespaces.set(len(self._joined))
+        self._namespaces.set(len(self._joined))
         log.debug("subscribed to instance %s", namespace[1:])
         self._on_subscribed(namespace[1:])
 
@@ -212,7 +213,7 @@ class Subscription:
         if namespace == ROOT or namespace not in self._joined:
             return
         self._joined.discard(namespace)
-        self._metrics.upstream_namespaces.set(len(self._joined))
+        self._namespaces.set(len(self._joined))
         if self._socket.connected and namespace[1:] in self._wanted:
             # The server dropped this namespace alone; the connection is still up.
             backoff = self._backoff.setdefault(

@@ -21,8 +21,9 @@ from yarl import URL
 
 from handlers.context import LiveEvents
 from relay import app as relay_app
-from relay.appkeys import LIVE, STORE
+from relay.appkeys import FLEET, STORE
 from relay.evolution.names import REQUIRED_EVENTS
+from relay.fleet import Upstream
 from relay.store import Store
 from relay.store.models import AuditEntry, Instance, Status
 from simulator import Call, Fault, SimConfig, Simulator
@@ -162,9 +163,11 @@ def _wrap_live(app: web.Application, recorder: list[RecordingLive]) -> None:
     """Insert, just before ``context_ctx``, a step wrapping whatever live side is there."""
 
     async def record_live(app: web.Application) -> AsyncIterator[None]:
-        live = RecordingLive(app[LIVE])
-        app[LIVE] = live
-        recorder.append(live)
+        fleet = app[FLEET]
+        for upstream in list(fleet):
+            live = RecordingLive(upstream.live)  # type: ignore[arg-type]
+            fleet.add(Upstream(upstream.server, upstream.evolution, live))  # type: ignore[arg-type]
+            recorder.append(live)
         yield
 
     steps = list(app.cleanup_ctx)

@@ -44,6 +44,9 @@ OTHER_ROUTES = (
 
 ALL_ROUTES = NAMED_ROUTES + OTHER_ROUTES
 
+# Only for a SUPERADMIN (403 for anyone else); tested in tests/fleet.
+SUPERADMIN_ROUTES = (Route("GET", "servers", named=False),)
+
 
 def body_for(route: Route, name: str) -> Any:
     if isinstance(route.body, dict):

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.app import create_app
-from relay.appkeys import LIVE, STORE
+from relay.appkeys import FLEET, STORE
 from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.evolution.names import EVENTS_2_3
@@ -137,7 +137,7 @@ async def scenario(app_settings: Settings, ops: list[tuple[Any, ...]]) -> int:
                 tenant, name, status=Status.WORKING, reason="prop", websocket_enabled=True,
                 websocket_events=EVENTS_2_3,
             )  # fmt: skip
-            await app[LIVE].instance_added(row)
+            await app[FLEET].of(row.server).live.instance_added(row)
         world = World(str(server.make_url("")).rstrip("/"), sim, app_settings)
         for op in ops:
             await getattr(world, op[0])(*op[1:])

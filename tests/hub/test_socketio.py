@@ -108,7 +108,7 @@ async def test_status_changed_is_broadcast_as_instance_status(
     assert acme.named("instance.status") == [{
         "instanceName": "acme-1", "tenantId": "acme", "status": "WORKING",
         "previousStatus": "SCAN_QR_CODE", "reason": "open", "at": "2025-01-02T03:04:05+00:00",
-        "seq": seq,
+        "server": "default", "seq": seq,
     }]  # fmt: skip
 
 

@@ -65,7 +65,7 @@ def _row(status: Status, qr: str | None = None, reason: str = "r") -> Instance:
     return Instance(
         id=1, tenant_id="t", name="x", provider="evolution", status=status,
         status_reason=reason, status_at=now, qr_base64=qr, qr_code=qr, pairing_code=None,
-        wuid=None, profile_name=None, websocket_enabled=True, websocket_events=[],
+        wuid=None, profile_name=None, websocket_enabled=True, websocket_events=[], server="default",
         created_at=now, updated_at=now,
     )  # fmt: skip
 

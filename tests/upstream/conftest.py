@@ -159,7 +159,7 @@ async def live_env(store: Store, make_settings: Callable[..., Settings]) -> Asyn
         hub, metrics = RecordingHub(), Metrics()
         tasks = Tasks(metrics)
         live = InstanceTracker(
-            settings.evolution_server(), store, evolution, hub, metrics, tasks,
+            settings.servers()[0], store, evolution, hub, metrics, tasks,
             registrations=(handlers.status.register, handlers.events.register),
             state_rule=handlers.status.intent_for_state,
             reconcile_interval=reconcile_interval, first_retry_delay=0.05, settle=settle,

@@ -1,1 +1,0 @@
-import handlers.status  # noqa
