@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from relay.hub import Hub
     from relay.metrics import Metrics
     from relay.store import Store
+    from relay.systemd import Notifier
     from relay.tasks import Tasks
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -32,6 +33,8 @@ CONTEXT: web.AppKey[Context] = web.AppKey("context")
 LIVE: web.AppKey[LiveEvents] = web.AppKey("live")
 # name -> check; /readyz is 503 while any of them is False.
 READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")
+# systemd's notify socket (a no-op outside systemd); serve() sets the real one.
+NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

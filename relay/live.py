@@ -25,6 +25,7 @@ import handlers.status
 from relay.appkeys import EVOLUTION, HUB, LIVE, METRICS, READINESS, SETTINGS, STORE, TASKS
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
+from relay.evolution.probe import Prober
 from relay.metrics import Metrics
 from relay.pipeline import (
     Event,
@@ -41,6 +42,7 @@ from relay.upstream import Reconciler, Subscription
 log = logging.getLogger(__name__)
 
 RECONCILE_CONCURRENCY = 16
+DIAGNOSE_TIMEOUT = 5.0
 
 
 class HubPort(Protocol):
@@ -70,6 +72,7 @@ class Live:
         self._store = store
         self._hub = hub
         self._tasks = tasks
+        self._metrics = metrics
         self.tenants = TenantCache()
         self.writer = StatusWriter(store, hub.status_changed, metrics)
         self.registry = Registry(self)
@@ -85,6 +88,7 @@ class Live:
             spawn=tasks.spawn,
             metrics=metrics,
             first_delay=first_retry_delay,
+            diagnose=self._diagnose,
         )
         self.reconciler = Reconciler(
             evolution, store, self.writer, self.tenants.names, tasks.spawn,
@@ -111,6 +115,21 @@ class Live:
 
     async def ready(self) -> bool:
         return self.upstream.connected
+
+    async def _diagnose(self) -> str:
+        """Why the Socket.IO connection to Evolution failed (the subscription logs it)."""
+        settings = self._settings
+        assert settings.evolution_url is not None and settings.evolution_apikey is not None
+        timeout = min(DIAGNOSE_TIMEOUT, settings.evolution_timeout)
+        async with Prober(settings.evolution_url, settings.evolution_apikey, timeout,
+                          observe=self._metrics.observe_upstream_call) as prober:  # fmt: skip
+            found = await prober.diagnose()
+        if found.ok:
+            return (
+                "the Socket.IO connection fails although Evolution answers its API and "
+                "handshake: check that a proxy in between passes websockets"
+            )
+        return found.detail
 
     def _subscribed(self, name: str | None) -> None:
         if name is None:

@@ -8,7 +8,9 @@
   only for recorded instances, by ``payload.instance`` (the pipeline's tenant lookup).
 
 A dropped connection is reconnected with the same backoff, then every namespace is joined
-again. ``on_subscribed(name)`` is called after each (re)subscription of an instance, and
+again. Trouble is logged once per change of state (connected, lost, or a new reason for
+failing, as ``diagnose`` words it), not once per retry; ``relay_upstream_up`` follows it.
+``on_subscribed(name)`` is called after each (re)subscription of an instance, and
 ``on_subscribed(None)`` after each (re)connection of the root namespace, so that the relay
 reconciles what it may have missed (the first event after an Evolution restart creates the
 namespace and is never received).
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from relay.metrics import Metrics
 from relay.upstream.backoff import Backoff
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 Feed = Callable[[str, Any], Awaitable[object]]
 OnSubscribed = Callable[[str | None], None]
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+# Why the connection failed, in one line an operator can act on (relay.evolution.probe).
+Diagnose = Callable[[], Awaitable[str]]
+SERVER: Final = "default"  # the server label of relay_upstream_up (one server today)
 
 CONNECT_TIMEOUT = 10.0
 
@@ -47,8 +53,10 @@ class Subscription:
         metrics: Metrics,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
+        diagnose: Diagnose | None = None,
     ) -> None:
         self.mode = mode
+        self._diagnose = diagnose
         self._feed = feed
         self._on_subscribed = on_subscribed
         self._spawn = spawn
@@ -61,6 +69,11 @@ class Subscription:
         self._backoff: dict[str, Backoff] = {}
         self._retrying: dict[str, asyncio.Task[Any]] = {}
         self.up = asyncio.Event()
+        self.tried = asyncio.Event()  # set once the first connect attempt has ended
+        self._problem: str | None = None  # the last trouble logged; None while connected
+        self._down_since: float | None = None
+        self._up_gauge = metrics.upstream_up.labels(SERVER)
+        self._up_gauge.set(0)
 
     # -- what the relay asks --------------------------------------------------------------
 
@@ -97,27 +110,26 @@ class Subscription:
             try:
                 await self._socket.connect(CONNECT_TIMEOUT)
             except ConnectionError as exc:
-                delay = backoff.next()
-                log.warning("evolution socket.io unreachable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                await self._failed(str(exc))
+                self.tried.set()
+                await asyncio.sleep(backoff.next())
                 continue
             backoff.reset()
-            log.info(
-                "evolution socket.io connected (%s mode, %d instances)",
-                self.mode,
-                len(self._wanted),
-            )
+            self._connected()
+            self.tried.set()
             self.up.set()
             self._on_subscribed(None)
             for name in sorted(self._wanted):
                 await self._join("/" + name)
             await self._socket.wait_closed()
             self.up.clear()
+            self._up_gauge.set(0)
             self._joined.clear()
             self._metrics.upstream_namespaces.set(0)
-            delay = backoff.next()
-            log.warning("evolution socket.io connection lost; reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+            self._problem = "connection lost"
+            self._down_since = time.monotonic()
+            log.warning("evolution socket.io connection lost; reconnecting with backoff")
+            await asyncio.sleep(backoff.next())
 
     async def close(self) -> None:
         for task in self._retrying.values():
@@ -166,6 +178,42 @@ class Subscription:
                 namespace, Backoff(self._first_delay, self._max_delay)
             )
             self._retry_later(namespace, backoff.next())
+
+    # -- state changes, logged once each ------------------------------------------------------
+
+    async def _failed(self, error: str) -> None:
+        problem = f"connection failed ({error})"
+        if self._diagnose is not None:
+            try:
+                problem = await self._diagnose()
+            except Exception:
+                # The diagnosis is a courtesy to the operator; the retry loop must go on.
+                log.debug("diagnosing the evolution connection failed", exc_info=True)
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+        if problem != self._problem:
+            log.warning(
+                "evolution socket.io down: %s (retrying with backoff up to %.0f s; logged "
+                "again only when this changes)", problem, self._max_delay,
+            )  # fmt: skip
+        else:
+            log.debug("evolution socket.io still down: %s", problem)
+        self._problem = problem
+
+    def _connected(self) -> None:
+        self._up_gauge.set(1)
+        if self._down_since is not None:
+            log.info(
+                "evolution socket.io connected again after %.0f s down (%s mode, %d instances)",
+                time.monotonic() - self._down_since, self.mode, len(self._wanted),
+            )  # fmt: skip
+        else:
+            log.info(
+                "evolution socket.io connected (%s mode, %d instances)",
+                self.mode, len(self._wanted),
+            )  # fmt: skip
+        self._problem = None
+        self._down_since = None
 
     # -- helpers ------------------------------------------------------------------------------
 
