@@ -40,6 +40,12 @@ class Metrics:
             "relay_status_backlog", "Instances with a status write pending", registry=r
         )
         self.clients = Gauge("relay_clients", "Connected frontends", ["transport"], registry=r)
+        self.sessions_ended = Counter(
+            "relay_sessions_ended",
+            "Live sessions the relay ended: token expired, or never authenticated",
+            ["transport", "reason"],
+            registry=r,
+        )
         self.upstream_namespaces = Gauge(
             "relay_upstream_namespaces", "Evolution namespaces subscribed", registry=r
         )

@@ -250,6 +250,12 @@
     "instance.delete"(envelope) {
       remove(envelope.instance);
     },
+    // The token expired: the relay ends the stream; ask for a new token instead of retrying.
+    "session.expired"() {
+      closeStream();
+      setStreamState("idle", "sessão expirada");
+      toast("Sua sessão expirou: cole um novo token para continuar.", "error");
+    },
   };
 
   let detailsPending = null;
