@@ -81,7 +81,7 @@ class Prober:
         observe: CallObserver | None = None,
     ) -> None:  # fmt: skip
         self.url = public_url(base_url)
-        self._transport = Transport(base_url, apikey, timeout, observe=observe)
+        self._transport = Transport(base_url, apikey, timeout, observe=observe, quiet=True)
 
     async def __aenter__(self) -> Prober:
         await self._transport.start()

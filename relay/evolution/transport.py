@@ -78,11 +78,14 @@ class Transport:
         timeout: float,
         *,
         observe: CallObserver | None = None,
+        quiet: bool = False,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._apikey = apikey
         self._timeout = timeout
         self._observe = observe
+        # quiet: failures are the caller's to report (relay.evolution.probe), not logged here.
+        self._log_at = logging.DEBUG if quiet else logging.WARNING
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -142,7 +145,8 @@ class Transport:
                 status, reason = response.status, response.reason or ""
         except TimeoutError as exc:
             self._observed(template, "timeout", started)
-            log.warning(
+            log.log(
+                self._log_at,
                 "evolution %s %s timed out after %.1f s (instance %s)",
                 method,
                 path,
@@ -153,7 +157,8 @@ class Transport:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             # ValueError: aiohttp's InvalidURL and friends on a malformed base URL.
             self._observed(template, "unreachable", started)
-            log.warning(
+            log.log(
+                self._log_at,
                 "evolution %s %s unreachable (instance %s): %s: %s",
                 method,
                 path,

@@ -154,10 +154,21 @@ class SocketIoServer:
         self._spawn(self.close_engine_session(eio_sid), f"hub-unauthenticated-{eio_sid}")
 
     async def close_engine_session(self, eio_sid: str) -> None:
+        """Close one engine.io session, its websocket included.
+
+        python-engineio's close sends an engine.io CLOSE and leaves closing the websocket to
+        the client; one that ignores it (a raw client, Node's socket.io-client) would keep it
+        open until the ping timeout. A ``None`` on the session's queue ends its websocket
+        writer, which then closes the websocket (the same unlock engine.io does itself when
+        the client goes away); for a polling session it is an empty poll.
+        """
+        sock = self.sio.eio.sockets.get(eio_sid)
         try:
             await asyncio.wait_for(self.sio.eio.disconnect(eio_sid), CLOSE_WAIT)
         except TimeoutError:
             log.debug("engine.io session %s did not close within %.0f s", eio_sid, CLOSE_WAIT)
+        if sock is not None:
+            sock.queue.put_nowait(None)
 
     async def end_session(self, sid: str, frame: str) -> None:
         """Send ``frame`` (after what is queued), a Socket.IO DISCONNECT, then close the
