@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -50,6 +51,8 @@ def reason(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     if isinstance(cause, TimeoutError):
         return "timed out"
+    if isinstance(cause, OSError) and cause.errno:
+        return os.strerror(cause.errno).lower()  # not strerror: asyncio rewords it
     if isinstance(cause, OSError) and cause.strerror:
         return cause.strerror.lower()
     text = str(cause).strip()
