@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node_modules/.installed
 BENCH_NODE_STAMP := bench/node_modules/.installed
@@ -12,9 +13,14 @@ BENCH_NODE_STAMP := bench/node_modules/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+# `make run` installs only what the daemon needs; the test and benchmark tools come with
+# `make install` / `make test`.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $@
 
 install: $(STAMP)
@@ -29,10 +35,10 @@ $(BENCH_NODE_STAMP): bench/package.json bench/package-lock.json
 
 node: $(NODE_STAMP) $(BENCH_NODE_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/evo-relay demo
 
-serve: $(STAMP)
+serve: $(RUN_STAMP)
 	$(BIN)/evo-relay serve
 
 lint: $(STAMP)

@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
 
@@ -25,11 +26,13 @@ from handlers.context import Context
 from relay import panel
 from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
+from relay.api.protocol import Runner
 from relay.appkeys import (
     CONTEXT,
     FLEET,
     HUB,
     METRICS,
+    NOTIFIER,
     READINESS,
     SETTINGS,
     STORE,
@@ -42,8 +45,10 @@ from relay.evolution.client import EvolutionClient
 from relay.fleet import Fleet, Upstream
 from relay.hub import hub_ctx
 from relay.hub import setup as hub_setup
+from relay.listen import cannot_listen, check_listen
 from relay.metrics import Metrics
-from relay.store.embedded import open_store
+from relay.store.opening import open_store
+from relay.systemd import Notifier
 from relay.tasks import Tasks
 from relay.tracker import InstanceTracker
 
@@ -51,10 +56,14 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 LISTEN_BACKLOG = 4096
+# READY=1 waits this long for the first attempt to subscribe to Evolution (it has its own
+# 10 s connect timeout); past it the daemon reports ready anyway and keeps trying.
+FIRST_TRY_WAIT: Final = 15.0
+STATUS_INTERVAL: Final = 10.0
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_store(app[SETTINGS]) as store:
+    async with open_store(app[SETTINGS], on_wait=app[NOTIFIER].status) as store:
         app[STORE] = store
         app[READINESS]["database"] = store.ping
         yield
@@ -67,7 +76,10 @@ async def fleet_ctx(app: web.Application) -> AsyncIterator[None]:
     fleet = app[FLEET] = Fleet()
     async with contextlib.AsyncExitStack() as stack:
         for server in settings.servers():
-            client = EvolutionClient(server.url, server.apikey, server.timeout)
+            client = EvolutionClient(
+                server.url, server.apikey, server.timeout,
+                observe=app[METRICS].observe_upstream_call,
+            )  # fmt: skip
             await client.start()
             stack.push_async_callback(client.close)
             tracker = InstanceTracker(
@@ -109,6 +121,7 @@ def create_app(settings: Settings) -> web.Application:
     tasks = app[TASKS] = Tasks(app[METRICS])
     app[READINESS]["tasks"] = _async(tasks.healthy)
     # Dependency order; aiohttp cleans up in reverse.
+    app[NOTIFIER] = Notifier(None)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(fleet_ctx)
@@ -122,12 +135,27 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def serve(
-    settings: Settings, *, stop: asyncio.Event | None = None, app: web.Application | None = None
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    app: web.Application | None = None,
+    notifier: Notifier | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None), then shut down."""
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None), then shut down.
+
+    Start-up failures an operator can fix raise :class:`relay.errors.StartupFailure` (the CLI
+    prints its lines and exits with its code): the listen address first, before anything
+    starts, then the database (waited for up to ``RELAY_STARTUP_TIMEOUT``). Under systemd
+    (``notifier``), ``READY=1`` goes out once the database is migrated, the port is bound and
+    the subscription to Evolution is up or has had its first try; ``WATCHDOG=1`` pings come
+    from the event loop from the very start, and ``STOPPING=1`` when shutdown begins.
+    """
     started = time.monotonic()
+    check_listen(settings.host, settings.port)
+    notifier = notifier or Notifier(None)
     app = app or create_app(settings)
-    runner = web.AppRunner(
+    app[NOTIFIER] = notifier
+    runner = Runner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
     )
     stop = stop or _stop_on_signals()
@@ -136,22 +164,37 @@ async def serve(
             "RELAY_REDIS_URL is set but not used by this version: run one relay node per "
             "database (nodes do not share rooms, sequence numbers or status broadcasts)"
         )
-    await runner.setup()
+    own = Tasks()  # the watchdog and status pings: they outlive the app's own tasks
+    own.spawn(notifier.watchdog_loop(), "systemd-watchdog")
+    notifier.status("starting: opening the database")
     try:
+        if not await _unless_stopped(runner.setup(), stop):
+            log.info("stopped while starting")
+            return
         # A reconnect storm of thousands of browsers overflows the default backlog of 128.
         site = web.TCPSite(
             runner, settings.host, settings.port, reuse_address=True, backlog=LISTEN_BACKLOG
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise cannot_listen(settings.host, settings.port, exc) from exc
+        await _first_upstream_try(app, stop)
         log.info(
             "evo-relay listening on http://%s:%s (ready in %.2fs)",
             settings.host, _bound_port(runner, settings.port), time.monotonic() - started,
         )  # fmt: skip
+        notifier.ready(status_line(app))
+        if notifier.enabled:
+            own.spawn(_report_status(app, notifier), "systemd-status")
         await stop.wait()
+        notifier.stopping()
         log.info("shutting down: no new connections, finishing requests in flight")
     finally:
         requests = _count(app, "relay_http_requests_total")
         await runner.cleanup()
+        await own.close()
+        notifier.close()
         log.info(
             "evo-relay stopped after %.1fs: %d HTTP requests served",
             time.monotonic() - started, requests,
@@ -163,6 +206,60 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return check()
 
     return run
+
+
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless ``stop`` is set first (then cancel it): SIGTERM during a long
+    database wait stops at once instead of after the wait."""
+    job = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({job, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if job.done():
+        job.result()
+        return True
+    job.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await job
+    return False
+
+
+async def _first_upstream_try(app: web.Application, stop: asyncio.Event) -> None:
+    """Until every Evolution server's subscription is up or has had its first try."""
+    waits = [upstream.live.upstream.tried.wait() for upstream in app[FLEET]]
+
+    async def all_tried() -> bool:
+        await asyncio.gather(*waits)
+        return True
+
+    tried = asyncio.ensure_future(all_tried())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([tried, stopped], timeout=FIRST_TRY_WAIT,
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    finally:
+        tried.cancel()
+        stopped.cancel()
+
+
+def status_line(app: web.Application) -> str:
+    """What ``systemctl status`` shows: instances followed, the upstreams, clients connected."""
+    clients = _count(app, "relay_clients")
+    fleet = app.get(FLEET)
+    if fleet is None:
+        return f"serving: {clients} clients"
+    upstreams = list(fleet)
+    instances = sum(len(upstream.live.tenants) for upstream in upstreams)
+    up = sum(1 for upstream in upstreams if upstream.live.upstream.connected)
+    return f"serving: {instances} instances, evolution {up}/{len(upstreams)} up, {clients} clients"
+
+
+async def _report_status(app: web.Application, notifier: Notifier) -> None:
+    while True:
+        await asyncio.sleep(STATUS_INTERVAL)
+        notifier.status(status_line(app))
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -190,10 +287,12 @@ def _count(app: web.Application, sample_name: str) -> int:
 
 
 def run(settings: Settings) -> None:
-    """The process entry point: uvloop when available, then :func:`serve`."""
+    """The process entry point: uvloop when available, then :func:`serve` with systemd's
+    notify socket (``NOTIFY_SOCKET``, read here, at run time)."""
+    notifier = Notifier.from_environ()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, notifier=notifier))
     else:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, notifier=notifier))

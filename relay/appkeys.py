@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from relay.hub import Hub
     from relay.metrics import Metrics
     from relay.store import Store
+    from relay.systemd import Notifier
     from relay.tasks import Tasks
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -31,6 +32,8 @@ CONTEXT: web.AppKey[Context] = web.AppKey("context")
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet")
 # name -> check; /readyz is 503 while any of them is False.
 READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")
+# systemd's notify socket (a no-op outside systemd); serve() sets the real one.
+NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -30,11 +30,16 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: ``tenant`` is None only for a SUPERADMIN token without a tenant."""
+    """Who is calling: ``tenant`` is None only for a SUPERADMIN token without a tenant.
+
+    ``expires_at`` (epoch seconds) is when the relay stops accepting the token: its ``exp``
+    plus ``RELAY_JWT_LEEWAY``. A live stream ends then (SPEC "Live events").
+    """
 
     user: str
     tenant: str | None
     role: Role
+    expires_at: float | None = None
 
     @property
     def is_superadmin(self) -> bool:
@@ -97,7 +102,12 @@ class TokenVerifier:
             raise Unauthenticated()
         if not isinstance(user, str | int) or user == "":
             raise Unauthenticated()
-        return Principal(user=str(user), tenant=None if tenant is None else str(tenant), role=role)
+        exp = claims.get("exp")
+        expires_at = float(exp) + self._leeway if isinstance(exp, int | float) else None
+        return Principal(
+            user=str(user), tenant=None if tenant is None else str(tenant), role=role,
+            expires_at=expires_at,
+        )  # fmt: skip
 
 
 def mint_token(

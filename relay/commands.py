@@ -1,18 +1,18 @@
-"""The one-shot commands behind ``evo-relay migrate`` and ``evo-relay check``."""
+"""The one-shot commands behind ``evo-relay migrate``, ``check`` and ``init``."""
 
 from __future__ import annotations
 
-import logging
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
-import aiohttp
-
+from relay.checks import run_checks
 from relay.config import Settings
-from relay.errors import ConfigError, RelayError
-from relay.evolution.client import EvolutionClient
-from relay.store.embedded import open_store
+from relay.errors import ConfigError
 from relay.store.migrations import LATEST
-
-log = logging.getLogger(__name__)
+from relay.store.opening import open_store
 
 
 async def migrate(settings: Settings) -> int:
@@ -21,69 +21,83 @@ async def migrate(settings: Settings) -> int:
     return 0
 
 
-class Checklist:
-    def __init__(self) -> None:
-        self.failed = 0
-
-    def item(self, name: str, ok: bool, detail: str) -> None:
-        self.failed += 0 if ok else 1
-        print(f"{'ok  ' if ok else 'FAIL'}  {name:<18} {detail}")
+async def check(settings: Settings, *, probe: bool = False, env_file: Path | None = None) -> int:
+    """Print a verdict per item; 1 if any item failed, else 0 ("not verified" is not a fail)."""
+    return await run_checks(settings, probe=probe, env_file=env_file)
 
 
-async def check(settings: Settings) -> int:
-    """Print a verdict per item; the exit code is the number of failures (capped at 1)."""
-    checks = Checklist()
-    problems = settings.problems_for_serve()
-    checks.item("config", not problems, "; ".join(problems) or "valid")
+def env_file_text(
+    *, data_dir: Path, host: str, port: int, evolution_url: str | None,
+    evolution_apikey: str | None,
+) -> str:  # fmt: skip
+    """A complete env file (systemd ``EnvironmentFile=`` syntax) with fresh random secrets."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # No comment after a value: systemd would keep it as part of the value.
+    url_note = [] if evolution_url else ["# Set: Evolution's base URL, e.g. http://127.0.0.1:8080"]
+    key_note = [] if evolution_apikey else ["# Set: Evolution's AUTHENTICATION_API_KEY"]
+    return "\n".join([
+        f"# evo-relay configuration, written by `evo-relay init` on {when}.",
+        "# Every variable is described in docs/operations.md. An empty value means unset.",
+        "",
+        f"RELAY_HOST={host}",
+        f"RELAY_PORT={port}",
+        f"RELAY_DATA_DIR={data_dir}",
+        "# Unset: an embedded Postgres in RELAY_DATA_DIR/pg. Or your server:",
+        "# RELAY_DATABASE_URL=postgresql://evo_relay:PASSWORD@127.0.0.1:5432/evo_relay",
+        "",
+        *url_note,
+        f"RELAY_EVOLUTION_URL={evolution_url or ''}",
+        *key_note,
+        f"RELAY_EVOLUTION_APIKEY={evolution_apikey or ''}",
+        "RELAY_EVOLUTION_EVENTS_MODE=instance",
+        "",
+        "# HS256 key of the tokens your panel backend signs (and `evo-relay token` mints).",
+        f"RELAY_JWT_SECRET={secrets.token_urlsafe(48)}",
+        "RELAY_CORS_ORIGINS=",
+        "",
+        "# Uncomment to require `Authorization: Bearer <token>` on /metrics:",
+        f"# RELAY_METRICS_TOKEN={secrets.token_urlsafe(32)}",
+        "RELAY_WEBHOOK_ALLOW_PRIVATE=false",
+        "RELAY_STARTUP_TIMEOUT=60",
+        "RELAY_LOG_FORMAT=text",
+        "RELAY_LOG_LEVEL=INFO",
+        "",
+    ])  # fmt: skip
+
+
+def init(
+    env_file: Path, *, force: bool, data_dir: Path, host: str, port: int,
+    evolution_url: str | None, evolution_apikey: str | None,
+) -> int:  # fmt: skip
+    """Write ``env_file`` (mode 0600), refusing to overwrite unless ``force``."""
+    text = env_file_text(
+        data_dir=data_dir.expanduser().resolve(), host=host, port=port,
+        evolution_url=evolution_url, evolution_apikey=evolution_apikey,
+    )  # fmt: skip
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        async with open_store(settings) as store:
-            checks.item("database", await store.ping(), f"schema version {LATEST}")
-    except (ConfigError, RelayError) as exc:
-        checks.item("database", False, str(exc))
-    if settings.evolution_url and settings.evolution_apikey:
-        await _check_evolution(settings, checks)
-    else:
-        checks.item("evolution", False, "RELAY_EVOLUTION_URL and RELAY_EVOLUTION_APIKEY not set")
-    return 1 if checks.failed else 0
-
-
-async def _check_evolution(settings: Settings, checks: Checklist) -> None:
-    assert settings.evolution_url and settings.evolution_apikey
-    client = EvolutionClient(
-        settings.evolution_url, settings.evolution_apikey, settings.evolution_timeout
-    )
-    async with client:
-        try:
-            info = await client.server_info()
-        except RelayError as exc:
-            checks.item("evolution", False, exc.message)
-            return
-        checks.item("evolution", True, f"{settings.evolution_url} version {info.version}")
-        try:
-            instances = await client.fetch_instances()
-        except RelayError as exc:
-            checks.item("api key", False, exc.message)
-        else:
-            checks.item("api key", True, f"accepted ({len(instances)} instances)")
-    checks.item("websocket output", *await _socketio_enabled(settings))
-
-
-async def _socketio_enabled(settings: Settings) -> tuple[bool, str]:
-    """Evolution serves ``/socket.io/`` only with WEBSOCKET_ENABLED=true (docs/upstream.md §6.1)."""
-    assert settings.evolution_url and settings.evolution_apikey
-    url = f"{settings.evolution_url}/socket.io/?EIO=4&transport=polling"
-    headers = {"apikey": settings.evolution_apikey.get_secret_value()}
-    timeout = aiohttp.ClientTimeout(total=settings.evolution_timeout)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, headers=headers) as response,
-        ):
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return False, f"handshake failed: {type(exc).__name__}"
-    if status == 200:
-        return True, "Socket.IO handshake accepted"
-    if status == 404:
-        return False, "off on the server: set WEBSOCKET_ENABLED=true on Evolution"
-    return False, f"handshake answered HTTP {status}"
+        fd = os.open(env_file, flags, 0o600)
+    except FileExistsError as exc:
+        raise ConfigError(
+            [f"--env-file: {env_file} exists; keep it, or pass --force to replace it"]
+        ) from exc
+    except OSError as exc:
+        raise ConfigError([f"--env-file: cannot write {env_file}: {exc.strerror}"]) from exc
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+    missing = [name for name, value in (("RELAY_EVOLUTION_URL", evolution_url),
+               ("RELAY_EVOLUTION_APIKEY", evolution_apikey)) if not value]  # fmt: skip
+    steps = []
+    if missing:
+        steps.append(f"set {' and '.join(missing)} in {env_file}")
+    steps += [
+        f"evo-relay check --env-file {env_file}    (add --probe in global events mode)",
+        f"evo-relay serve --env-file {env_file}    (under systemd: docs/operations.md)",
+        f"evo-relay token --env-file {env_file} --tenant T --role ADMIN --user U    "
+        "(a test token; your backend signs its own with RELAY_JWT_SECRET)",
+    ]
+    out_lines = [f"wrote {env_file} (mode 0600) with a new random RELAY_JWT_SECRET", "next:"]
+    out_lines += [f"  {number}. {step}" for number, step in enumerate(steps, start=1)]
+    sys.stdout.write("\n".join(out_lines) + "\n")
+    return 0

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from relay.errors import ConfigError
+from relay.secretcheck import placeholder, weakness
 from relay.servers import DEFAULT_SERVER, EventsMode, EvolutionServer, check_url, load_fleet
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_BYTES = 16
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -33,7 +36,11 @@ def _split(value: object) -> object:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RELAY_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="RELAY_",
+        env_file=".env",
+        env_ignore_empty=True,  # `RELAY_X=` in an env file means unset, not ""
+        extra="ignore",
+        validate_default=True,
     )
 
     host: str = "127.0.0.1"
@@ -60,6 +67,12 @@ class Settings(BaseSettings):
     history_size: int = Field(1000, ge=1, le=1_000_000)
     ws_compression: bool = False
     shutdown_timeout: float = Field(10.0, gt=0, le=300)
+    startup_timeout: float = Field(60.0, gt=0, le=3600)
+    """How long start-up waits for an unreachable database before exiting 69."""
+    auth_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds an Engine.IO session may stay open without an authenticated Socket.IO CONNECT."""
+    webhook_allow_private: bool = False
+    metrics_token: SecretStr | None = None
 
     @field_validator("jwt_algorithms", "cors_origins", mode="before")
     @classmethod
@@ -84,10 +97,42 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(
-            ("postgres://", "postgresql://")
-        ):
+        if value is None:
+            return None
+        dsn = value.get_secret_value()
+        if not dsn.startswith(("postgres://", "postgresql://")):
             raise ValueError("must be a postgresql:// DSN")
+        try:
+            urlsplit(dsn).port  # noqa: B018 - parsing is the check
+        except ValueError as exc:
+            raise ValueError("is not a valid DSN: the port must be a number") from exc
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        problem = weakness(value.get_secret_value(), min_bytes=MIN_SECRET_BYTES)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        problem = weakness(value.get_secret_value(), min_bytes=MIN_METRICS_TOKEN_BYTES, min_bits=64)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("evolution_apikey")
+    @classmethod
+    def _apikey(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and placeholder(value.get_secret_value()):
+            raise ValueError("is a placeholder: set Evolution's AUTHENTICATION_API_KEY here")
         return value
 
     @field_validator("jwt_algorithms")
@@ -104,9 +149,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _jwt_keys(self) -> Settings:
         algs = set(self.jwt_algorithms)
-        secret = self.jwt_secret
-        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"RELAY_JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes")
         if algs & PUBLIC_KEY_ALGORITHMS and self.jwt_public_key is None:
             raise ValueError("RELAY_JWT_PUBLIC_KEY: required by RS*/ES* in RELAY_JWT_ALGORITHMS")
         return self
@@ -192,9 +234,18 @@ def _describe(error: Any) -> str:
     return message
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment, ``.env`` and ``overrides`` (CLI flags win)."""
+def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment, an env file and ``overrides`` (CLI flags win).
+
+    ``env_file`` (``--env-file``) replaces ``./.env``: the file a systemd unit names in
+    ``EnvironmentFile=``, so that ``check`` and ``migrate`` see what the service sees. Variables
+    already in the environment still win over the file, as pydantic-settings orders them.
+    """
     clean = {key: value for key, value in overrides.items() if value is not None}
+    if env_file is not None:
+        if not env_file.is_file():
+            raise ConfigError([f"--env-file: {env_file} is not a readable file"])
+        clean["_env_file"] = env_file
     try:
         return Settings(**clean)
     except ValidationError as exc:

@@ -7,7 +7,14 @@ the class attributes ``status`` and ``code``; ``message`` is Brazilian Portugues
 users as a toast. Nothing in a message may carry a secret (API key, JWT, instance token).
 
     RelayError                          500 INTERNAL_ERROR
-    ├── ConfigError                     (startup only: exit code 78)
+    ├── StartupFailure                  (start-up: the CLI prints .problems, exits .exit_code)
+    │   ├── ConfigError                 exit 78 EX_CONFIG: will not fix itself by restarting
+    │   │   ├── DatabaseRefused         (bad DSN, wrong password, unknown role or database)
+    │   │   ├── MigrationFailed         (a migration step failed: privileges, conflicting objects)
+    │   │   └── SchemaTooNew            (relay.store.migrations)
+    │   ├── DependencyUnavailable       exit 69 EX_UNAVAILABLE: still down after the start-up wait
+    │   └── CannotListen                exit 71 EX_OSERR: the OS refused the listen address
+    ├── MalformedRequest                400 BAD_REQUEST        (unparsable or oversized request)
     ├── ValidationFailed                400 VALIDATION_ERROR   .problems: list[str]
     ├── Unauthenticated                 401 UNAUTHENTICATED
     ├── Forbidden                       403 FORBIDDEN
@@ -44,12 +51,61 @@ class RelayError(Exception):
         super().__init__(self.message)
 
 
-class ConfigError(RelayError):
-    """Invalid configuration; the CLI prints ``problems`` one per line and exits 78."""
+EX_CONFIG = 78
+EX_UNAVAILABLE = 69
+EX_OSERR = 71
+
+
+class StartupFailure(RelayError):
+    """Something an operator can fix stops the start: one line per problem, then ``exit_code``.
+
+    Each line says what failed and what to do; none carries a secret. ``label`` prefixes the
+    lines (``evo-relay: <label>: <problem>``).
+    """
+
+    exit_code: ClassVar[int] = 1
+    label: ClassVar[str] = "error"
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class ConfigError(StartupFailure):
+    """Invalid configuration; the CLI prints ``problems`` one per line and exits 78."""
+
+    exit_code = EX_CONFIG
+    label = "config error"
+
+
+class DatabaseRefused(ConfigError):
+    """The database answered and refused: login, role, database name, or the DSN itself."""
+
+
+class MigrationFailed(ConfigError):
+    """A schema migration step failed on a reachable database."""
+
+
+class DependencyUnavailable(StartupFailure):
+    """A dependency (the database) was still unreachable when the start-up wait ran out."""
+
+    exit_code = EX_UNAVAILABLE
+    label = "unavailable"
+
+
+class CannotListen(StartupFailure):
+    """The OS refused the listen address: in use, not permitted, or not an address here."""
+
+    exit_code = EX_OSERR
+    label = "cannot listen"
+
+
+class MalformedRequest(RelayError):
+    """The HTTP request could not be parsed: a line or header too long, too many headers."""
+
+    status = 400
+    code = "BAD_REQUEST"
+    default_message = "Requisição HTTP inválida ou grande demais (URL ou cabeçalhos)"
 
 
 class ValidationFailed(RelayError):

@@ -13,7 +13,16 @@ class Metrics:
             "relay_http_requests", "HTTP requests served", ["method", "status"], registry=r
         )
         self.upstream_calls = Histogram(
-            "relay_upstream_call_seconds", "Evolution HTTP calls", ["action"], registry=r
+            "relay_upstream_call_seconds",
+            "Evolution HTTP calls: latency by route template and outcome",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.upstream_up = Gauge(
+            "relay_upstream_up",
+            "1 while the Socket.IO subscription to the Evolution server is connected",
+            ["server"],
+            registry=r,
         )
         self.events_received = Counter(
             "relay_events_received", "Evolution events received", ["event"], registry=r
@@ -54,19 +63,25 @@ class Metrics:
             "Status reconciliations by outcome (live: events were recent, so none was read)",
             ["outcome"], registry=r,
         )  # fmt: skip
-        self.upstream_up = Gauge(
-            "relay_upstream_up",
-            "1 while the Evolution Socket.IO connection is up",
-            ["server"],
+        self.clients = Gauge("relay_clients", "Connected frontends", ["transport"], registry=r)
+        self.sessions_ended = Counter(
+            "relay_sessions_ended",
+            "Live sessions the relay ended: token expired, or never authenticated",
+            ["transport", "reason"],
             registry=r,
         )
-        self.clients = Gauge("relay_clients", "Connected frontends", ["transport"], registry=r)
         self.upstream_namespaces = Gauge(
             "relay_upstream_namespaces",
             "Evolution namespaces subscribed",
             ["server"],
             registry=r,
         )
+
+    def observe_upstream_call(self, route: str, outcome: str, seconds: float) -> None:
+        """One Evolution HTTP call (``relay.evolution.transport``): route template such as
+        ``/instance/connect/{name}``; outcome ``2xx``/``3xx``/``4xx``/``5xx``, ``timeout`` or
+        ``unreachable``."""
+        self.upstream_calls.labels(route, outcome).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from relay.evolution.client import EvolutionClient
+from relay.evolution.probe import Prober
 from relay.metrics import Metrics
 from relay.pipeline import Event, Freshness, Pipeline, Registry, TenantCache
-from relay.servers import EvolutionServer
+from relay.servers import DEFAULT_SERVER, EvolutionServer
 from relay.store import Instance, StatusChange, StatusIntent, Store
 from relay.store.writer import StatusWriter
 from relay.tasks import Tasks
@@ -38,6 +39,7 @@ from relay.upstream.reconcile import StateRule
 log = logging.getLogger(__name__)
 
 RECONCILE_CONCURRENCY = 16
+DIAGNOSE_TIMEOUT = 5.0
 REMOVED_BY_API = "api:delete"
 
 
@@ -102,6 +104,7 @@ class InstanceTracker:
             spawn=tasks.spawn,
             namespaces=metrics.upstream_namespaces.labels(server.name),
             first_delay=first_retry_delay,
+            diagnose=self._diagnose,
         )
         self.reconciler = Reconciler(
             evolution, store, self.writer, rule=state_rule, recent=self.freshness.recent,
@@ -132,6 +135,20 @@ class InstanceTracker:
 
     async def ready(self) -> bool:
         return self.upstream.connected
+
+    async def _diagnose(self) -> str:
+        """Why the Socket.IO connection to this server failed (the subscription logs it)."""
+        server = self.server
+        async with Prober(server.url, server.apikey, min(DIAGNOSE_TIMEOUT, server.timeout),
+                          observe=self._metrics.observe_upstream_call) as prober:  # fmt: skip
+            found = await prober.diagnose()
+        prefix = "" if server.name == DEFAULT_SERVER else f"server {server.name}: "
+        if found.ok:
+            return (
+                f"{prefix}the Socket.IO connection fails although Evolution answers its API "
+                "and handshake: check that a proxy in between passes websockets"
+            )
+        return prefix + found.detail
 
     def _subscribed(self, name: str | None) -> None:
         if name is None:

@@ -7,6 +7,7 @@ With ``RELAY_TEST_DATABASE_URL`` the tests use that server; without it, one embe
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -21,10 +22,44 @@ from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.store import Store
 from relay.store.embedded import EmbeddedPostgres
+from tests.logscan import SCAN
 
 JWT_SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
+TEST_APIKEY = "test-global-apikey"
 REPO = Path(__file__).resolve().parents[1]
 EVOLUTION_SAMPLES = REPO / "tests" / "fixtures" / "evolution"  # real Evolution 2.3.6 payloads
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_scan() -> Iterator[None]:
+    """Every log record of the session goes through ``tests.logscan.SCAN``."""
+    SCAN.register(JWT_SECRET, TEST_APIKEY)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(SCAN)
+    root.setLevel(logging.DEBUG)
+    # The test servers' access log (aiohttp_server) quotes request lines, ?token= included;
+    # the daemon's runners never enable it (access_log=None in serve and the demo).
+    # The websockets test client dumps its own frames (a token it sends included) at DEBUG.
+    quieted = [logging.getLogger(name) for name in ("aiohttp.access", "websockets.client")]
+    levels = [logger.level for logger in quieted]
+    for logger in quieted:
+        logger.setLevel(logging.WARNING)
+    yield
+    for logger, old in zip(quieted, levels, strict=True):
+        logger.setLevel(old)
+    root.removeHandler(SCAN)
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(log_scan: None) -> Iterator[None]:
+    """Fails the test (in teardown) if a log record during it carried a token or a secret."""
+    SCAN.take()
+    yield
+    found = SCAN.take()
+    if found:
+        pytest.fail("secrets in log records:\n" + "\n".join(found[:5]), pytrace=False)
 
 
 def free_port() -> int:
@@ -80,7 +115,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "jwt_secret": JWT_SECRET,
             "evolution_url": "http://127.0.0.1:9",
-            "evolution_apikey": "test-global-apikey",
+            "evolution_apikey": TEST_APIKEY,
             "evolution_timeout": 2.0,
             "port": 0,
             **overrides,
@@ -102,7 +137,9 @@ def token(settings: Settings) -> Callable[..., str]:
     def mint(
         tenant: str | None, role: str = "ADMIN", user: str = "user-1", ttl: float = 600
     ) -> str:
-        return mint_token(settings, tenant=tenant, role=Role(role), user=user, ttl=ttl)
+        minted = mint_token(settings, tenant=tenant, role=Role(role), user=user, ttl=ttl)
+        SCAN.register(minted)
+        return minted
 
     return mint
 

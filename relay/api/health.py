@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from aiohttp import web
 
-from relay.appkeys import FLEET, METRICS, READINESS
+from relay.appkeys import FLEET, METRICS, READINESS, SETTINGS
+from relay.errors import Unauthenticated
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -24,6 +26,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; with ``RELAY_METRICS_TOKEN``, only for ``Authorization: Bearer <it>``
+    (compared in constant time; the JWT middleware does not apply to this route)."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        expected = token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise Unauthenticated()
     return web.Response(
         body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8"
     )

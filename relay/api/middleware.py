@@ -77,6 +77,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         error_type = _HTTP_ERRORS.get(exc.status, RelayError)
         response = error_response(error_type(), request_id)
         response.set_status(exc.status)
+        if "Allow" in exc.headers:  # a 405 says which methods the path takes (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         # The one broad catch of the HTTP side: the client gets a generic 500 and the
         # operator a traceback with the request id, never the other way around.

@@ -48,6 +48,7 @@ from relay.api.schemas import (
     WebsocketSetResponse,
     WebsocketSettingOut,
 )
+from relay.api.webhooks import check_webhook_url
 from relay.appkeys import PRINCIPAL, SETTINGS
 from relay.evolution.models import WebhookConfig
 
@@ -120,6 +121,7 @@ async def set_websocket(request: web.Request, ctx: Context, op: Operation) -> we
 async def set_webhook(request: web.Request, ctx: Context, op: Operation) -> web.Response:
     name = path_name(request)
     wanted = await body(request, WebhookSetRequest)
+    await check_webhook_url(wanted.url, allow_private=ctx.settings.webhook_allow_private)
     config = WebhookConfig(
         enabled=wanted.enabled, url=wanted.url, events=wanted.events, headers=wanted.headers,
         by_events=wanted.byEvents, base64=wanted.base64,

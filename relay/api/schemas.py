@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from relay.api.validation import NAME_PATTERN, event_values, name_value
+from relay.api.validation import NAME_PATTERN, event_values, header_values, name_value
 from relay.store.models import AuditEntry, Instance, Status, StatusChange
 
 InstanceName = Annotated[
@@ -39,12 +39,16 @@ class WebsocketSetRequest(_Request):
 
 
 class WebhookSetRequest(_Request):
-    """``POST /webhook/{name}``. ``headers`` are sent to Evolution and never echoed back."""
+    """``POST /webhook/{name}``. ``headers`` are sent to Evolution and never echoed back.
+
+    ``url`` must be http(s) and resolve to public addresses only (unless
+    ``RELAY_WEBHOOK_ALLOW_PRIVATE``); header names are HTTP tokens and values carry no control
+    characters."""
 
     enabled: StrictBool
     url: Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$")]
     events: EventNames = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], AfterValidator(header_values)] = Field(default_factory=dict)
     byEvents: StrictBool = False
     base64: StrictBool = False
 

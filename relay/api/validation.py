@@ -21,6 +21,11 @@ NAME_PATTERN: Final = r"^[A-Za-z0-9._-]{1,64}$"
 _NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 NAME_PROBLEM: Final = "nome da instância inválido: use de 1 a 64 caracteres entre A-Z a-z 0-9 . _ -"
 _KNOWN_EVENTS: Final = frozenset(EVENTS_2_3)
+# RFC 9110 token characters; a name outside them could split or smuggle a header.
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but TAB
+MAX_HEADERS: Final = 32
+MAX_HEADER_VALUE: Final = 4096
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -47,6 +52,30 @@ def event_values(values: list[str]) -> list[str]:
     if invalid:
         raise ValueError("; ".join(f'evento inválido: "{event}"' for event in invalid))
     return list(dict.fromkeys(values))  # duplicates removed, order kept
+
+
+def header_values(headers: dict[str, str]) -> dict[str, str]:
+    """Webhook headers Evolution will send: token names, no control characters in values.
+
+    A CR or LF in a value would let the caller add headers (or a body) of their own to every
+    webhook call Evolution makes. Problems never quote a value (it is often a credential).
+    """
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"no máximo {MAX_HEADERS} cabeçalhos")
+    problems: list[str] = []
+    for name, value in headers.items():
+        if _HEADER_NAME.fullmatch(name) is None:
+            problems.append(
+                "nome de cabeçalho inválido: use de 1 a 128 letras, dígitos ou ! # $ % & ' * + "
+                "- . ^ _ ` | ~"
+            )
+        elif _CONTROL.search(value):
+            problems.append(f'cabeçalho "{name}": o valor tem caracteres de controle (CR, LF…)')
+        elif len(value) > MAX_HEADER_VALUE:
+            problems.append(f'cabeçalho "{name}": valor longo demais')
+    if problems:
+        raise ValueError("; ".join(problems))
+    return headers
 
 
 _MESSAGES: Final[dict[str, str]] = {

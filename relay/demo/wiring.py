@@ -23,6 +23,7 @@ from typing import Literal
 
 from aiohttp import web
 
+from relay.api.protocol import Runner
 from relay.app import create_app
 from relay.appkeys import FLEET, READINESS
 from relay.auth import Role, mint_token
@@ -105,10 +106,16 @@ class Demo:
 
 
 def port_or_free(host: str, port: int) -> int:
-    """``port`` when nothing listens on it, else 0 (the server then picks a free one)."""
+    """``port`` when nothing listens on it, else 0 (the server then picks a free one).
+
+    The probe binds with ``SO_REUSEADDR``, as the servers do: a demo restarted right after a
+    stop gets its ports back although the last connections are still in TIME_WAIT, so open
+    panel tabs reconnect to the same address.
+    """
     if port == 0:
         return 0
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -246,7 +253,7 @@ async def running(options: DemoOptions) -> AsyncIterator[Demo]:
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, str]]:
     app = create_app(settings)
-    runner = web.AppRunner(
+    runner = Runner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
     )
     await runner.setup()

@@ -46,7 +46,7 @@ from relay.evolution.replies import (
     parse_webhook,
     require_name,
 )
-from relay.evolution.transport import Reply, Transport, public_url, segment
+from relay.evolution.transport import CallObserver, Reply, Transport, public_url, segment
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ class EvolutionClient:
         *,
         name_taken_grace: float = 5.0,
         retry_delay: float = 0.1,
+        observe: CallObserver | None = None,
     ) -> None:
-        self._transport = Transport(base_url, apikey, timeout)
+        self._transport = Transport(base_url, apikey, timeout, observe=observe)
         self._base_url = public_url(base_url)
         self._timeout = timeout
         self._name_taken_grace = name_taken_grace
@@ -297,6 +298,7 @@ class EvolutionClient:
         return await self._transport.call(
             method,
             route + segment(name),
+            route=route + "{name}",
             instance=name,
             gone_on_404=True,
             params=params,

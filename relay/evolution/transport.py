@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -39,6 +39,9 @@ from relay.evolution.envelope import (
 )
 
 log = logging.getLogger(__name__)
+
+# (route template, outcome, seconds) for the relay_upstream_call_seconds histogram.
+CallObserver = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,21 @@ def public_url(base_url: str) -> str:
 class Transport:
     """Owns the ``aiohttp.ClientSession``; ``call`` sends one request and returns a ``Reply``."""
 
-    def __init__(self, base_url: str, apikey: SecretStr, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        apikey: SecretStr,
+        timeout: float,
+        *,
+        observe: CallObserver | None = None,
+        quiet: bool = False,
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._apikey = apikey
         self._timeout = timeout
+        self._observe = observe
+        # quiet: failures are the caller's to report (relay.evolution.probe), not logged here.
+        self._log_at = logging.DEBUG if quiet else logging.WARNING
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -104,11 +118,14 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: BaseModel | None = None,
         accept: Collection[int] = (),
+        route: str | None = None,
     ) -> Reply:
         """Send ``method path`` and return the reply, or raise the translated error.
 
         ``instance`` names the instance in log lines. ``gone_on_404`` marks a ``{name}`` route,
         where Evolution's 404 envelope means the instance does not exist (§3, §11.3).
+        ``route`` is the path's template for the latency histogram (default: ``path``
+        without its query).
         """
         if self._session is None:
             raise RuntimeError("EvolutionClient is not started; call start() or use 'async with'")
@@ -119,6 +136,7 @@ class Transport:
             data = json.model_dump_json(exclude_none=True).encode()
             headers["Content-Type"] = "application/json"
         started = time.monotonic()
+        template = f"{method} {route or path.partition('?')[0]}"
         try:
             async with self._session.request(
                 method, url, params=params, data=data, headers=headers
@@ -126,7 +144,9 @@ class Transport:
                 raw = await response.read()
                 status, reason = response.status, response.reason or ""
         except TimeoutError as exc:
-            log.warning(
+            self._observed(template, "timeout", started)
+            log.log(
+                self._log_at,
                 "evolution %s %s timed out after %.1f s (instance %s)",
                 method,
                 path,
@@ -136,7 +156,9 @@ class Transport:
             raise UpstreamTimeout() from exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             # ValueError: aiohttp's InvalidURL and friends on a malformed base URL.
-            log.warning(
+            self._observed(template, "unreachable", started)
+            log.log(
+                self._log_at,
                 "evolution %s %s unreachable (instance %s): %s: %s",
                 method,
                 path,
@@ -145,7 +167,7 @@ class Transport:
                 exc,
             )
             raise UpstreamUnavailable() from exc
-        elapsed_ms = (time.monotonic() - started) * 1000
+        elapsed_ms = self._observed(template, f"{status // 100}xx", started) * 1000
         log.debug(
             "evolution %s %s -> %d in %.0f ms (instance %s)",
             method,
@@ -158,6 +180,12 @@ class Transport:
         if status >= 400 and status not in accept:
             raise self._rejection(method, path, instance, gone_on_404, status, reason, body)
         return Reply(status=status, reason=reason, body=body)
+
+    def _observed(self, template: str, outcome: str, started: float) -> float:
+        elapsed = time.monotonic() - started
+        if self._observe is not None:
+            self._observe(template, outcome, elapsed)
+        return elapsed
 
     @staticmethod
     def _rejection(

@@ -5,6 +5,10 @@ history, encodes it once, and hands the same bytes to every Socket.IO and SSE re
 event's rooms. It does not await between numbering and delivering, and a client joins its room
 in the same uninterrupted step that computes its welcome (see ``welcome``), so no client can
 miss or repeat an event between its replay and the live stream.
+
+A session lives as long as its token: when the relay stops accepting it (``exp`` plus
+``RELAY_JWT_LEEWAY``), the client gets ``session.expired`` and the stream ends (Socket.IO:
+disconnected; SSE: the response ends).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -36,6 +41,7 @@ STATUS: Final = "instance.status"
 ADDED: Final = "instance.added"
 REMOVED: Final = "instance.removed"
 UPSTREAM: Final = "upstream.status"
+EXPIRED: Final = "session.expired"
 CONNECT_SETTLE_TRIES: Final = 100
 CLOSE_GRACE: Final = 1.0  # seconds clients get to close their websockets at shutdown
 
@@ -51,7 +57,11 @@ class Hub:
         self._tasks = tasks
         self._history = History(settings.history_size)
         self._sse = sse.SseRooms()
-        self._io = SocketIoServer(settings, verifier)
+        self._ended = metrics.sessions_ended
+        self._io = SocketIoServer(
+            settings, verifier, tasks.spawn,
+            on_unauthenticated=self._ended.labels("socketio", "unauthenticated").inc,
+        )  # fmt: skip
         # no wrapper coroutine: each one would stay on the stack of every open connection
         self.handle_socketio = self._io.handle_request
         self._io.bind(self._on_connect, self._on_disconnect, self._subscribe, self._unsubscribe)
@@ -133,14 +143,28 @@ class Hub:
         sub.push(self._sse_welcome(greeting, with_ids=scope is not None))
         self._sse.add(sub)
         self._sse_clients.inc()
+        expiry = _at(principal.expires_at, self._expire_sse, sub)
         try:
             await sse.pump(request, response, sub)
         except ConnectionResetError:
             log.debug("SSE client of %s went away", principal.tenant)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             self._sse.remove(sub)
             self._sse_clients.dec()
         return response
+
+    def _expire_sse(self, sub: sse.Subscriber) -> None:
+        self._ended.labels("sse", "expired").inc()
+        sub.end(sse.frame(EXPIRED, dumps(_expired_payload()), None))
+
+    def _expire_sio(self, sid: str) -> None:
+        if sid not in self._io.clients:
+            return
+        self._ended.labels("socketio", "expired").inc()
+        frame = event_frame(EXPIRED, dumps(_expired_payload()))
+        self._tasks.spawn(self._io.end_session(sid, frame), name=f"hub-expire-{sid}")
 
     async def close(self) -> None:
         """At shutdown: end every SSE stream and disconnect every Socket.IO client."""
@@ -171,6 +195,7 @@ class Hub:
 
     def _on_connect(self, sid: str, client: Client, last: welcome.LastSeq) -> None:
         self._sio_clients.inc()
+        client.expiry = _at(client.principal.expires_at, self._expire_sio, sid)
         self._tasks.spawn(self._welcome(sid, client, last), name=f"hub-welcome-{sid}")
 
     def _on_disconnect(self, sid: str) -> None:
@@ -212,6 +237,18 @@ class Hub:
 
     async def _unsubscribe(self, sid: str, client: Client, data: dict[str, Any]) -> dict[str, Any]:
         return await narrowing.unsubscribe(self._store, self._io.fanout, sid, client, data)
+
+
+def _at(when: float | None, callback: Any, arg: Any) -> asyncio.TimerHandle | None:
+    """``callback(arg)`` at epoch time ``when`` (at once if past); None when ``when`` is."""
+    if when is None:
+        return None
+    loop = asyncio.get_running_loop()
+    return loop.call_later(max(0.0, when - time.time()), callback, arg)
+
+
+def _expired_payload() -> dict[str, Any]:
+    return {"reason": "token expired", "at": datetime.now(UTC).isoformat()}
 
 
 def _scope(principal: Principal) -> str | None:

@@ -8,15 +8,22 @@ aiohttp's default ``compress=True``, so deflate is negotiated whenever the clien
 (every browser and socket.io-client does), which costs CPU per frame and ~90 KB of zlib state
 per connection. ``Fanout`` swaps in a driver that passes ``compress=RELAY_WS_COMPRESSION``
 (default false), so frames go uncompressed unless that is set.
+
+Unauthenticated sessions: an Engine.IO session is opened before any Socket.IO CONNECT (and
+stays open after a refused one), answering pings forever. Each session gets a deadline of
+``RELAY_AUTH_TIMEOUT`` seconds; one without an authenticated client on ``/`` by then is
+closed. The deadline is set by wrapping python-engineio's ``connect`` handler (the one
+python-socketio registers, ``eio.handlers['connect']``), as python-socketio's own admin
+instrumentation does; tests/hub/test_sessions.py guards it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs
 
 import socketio
@@ -32,6 +39,9 @@ from relay.hub.welcome import LastSeq
 log = logging.getLogger(__name__)
 
 PATH = "/socket.io/"
+CLOSE_WAIT: Final = 5.0  # bound on closing one engine.io session (its queue may never drain)
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
 
 @dataclass(slots=True)
@@ -40,6 +50,7 @@ class Client:
     room: str  # the default room; left while the client has narrowed with subscribe
     subscriptions: set[str] = field(default_factory=set)
     joined: bool = False  # set by the welcome; until then rooms are only recorded
+    expiry: asyncio.TimerHandle | None = None  # ends the session when the token expires
 
     def rooms(self) -> set[str]:
         return self.subscriptions or {self.room}
@@ -86,8 +97,17 @@ def last_seq_from(auth: Any) -> LastSeq:
 
 
 class SocketIoServer:
-    def __init__(self, settings: Settings, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: TokenVerifier,
+        spawn: Spawn,
+        on_unauthenticated: Callable[[], None] | None = None,
+    ) -> None:
         self._verifier = verifier
+        self._spawn = spawn
+        self._auth_timeout = settings.auth_timeout
+        self._on_unauthenticated = on_unauthenticated
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins=cors_origins(settings),
@@ -101,6 +121,63 @@ class SocketIoServer:
         self.handle_request: Callable[[web.Request], Awaitable[web.StreamResponse]] = (
             self.sio.eio.handle_request
         )
+        self._deadline_on_engine_connect()
+
+    def _deadline_on_engine_connect(self) -> None:
+        eio = self.sio.eio
+        original = eio.handlers.get("connect")
+        if original is None:  # python-socketio changed how it listens: say so, loudly
+            log.warning("python-engineio has no 'connect' handler to wrap: sessions that never "
+                        "authenticate will not be closed after RELAY_AUTH_TIMEOUT")  # fmt: skip
+            return
+
+        async def connect(eio_sid: str, environ: dict[str, Any]) -> Any:
+            result = await original(eio_sid, environ)
+            if result is None or result is True:
+                loop = asyncio.get_running_loop()
+                loop.call_later(self._auth_timeout, self._check_authenticated, eio_sid)
+            return result
+
+        eio.on("connect", connect)
+
+    def _check_authenticated(self, eio_sid: str) -> None:
+        """At the deadline: close the engine.io session unless a client authenticated on it."""
+        if eio_sid not in self.sio.eio.sockets:
+            return
+        sid = self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+        if sid is not None and sid in self.clients:
+            return
+        log.debug("closing engine.io session %s: not authenticated within %.0f s",
+                  eio_sid, self._auth_timeout)  # fmt: skip
+        if self._on_unauthenticated is not None:
+            self._on_unauthenticated()
+        self._spawn(self.close_engine_session(eio_sid), f"hub-unauthenticated-{eio_sid}")
+
+    async def close_engine_session(self, eio_sid: str) -> None:
+        """Close one engine.io session, its websocket included.
+
+        python-engineio's close sends an engine.io CLOSE and leaves closing the websocket to
+        the client; one that ignores it (a raw client, Node's socket.io-client) would keep it
+        open until the ping timeout. A ``None`` on the session's queue ends its websocket
+        writer, which then closes the websocket (the same unlock engine.io does itself when
+        the client goes away); for a polling session it is an empty poll.
+        """
+        sock = self.sio.eio.sockets.get(eio_sid)
+        try:
+            await asyncio.wait_for(self.sio.eio.disconnect(eio_sid), CLOSE_WAIT)
+        except TimeoutError:
+            log.debug("engine.io session %s did not close within %.0f s", eio_sid, CLOSE_WAIT)
+        if sock is not None:
+            sock.queue.put_nowait(None)
+
+    async def end_session(self, sid: str, frame: str) -> None:
+        """Send ``frame`` (after what is queued), a Socket.IO DISCONNECT, then close the
+        engine.io session too (a raw client would otherwise keep it open)."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        self.fanout.send(sid, [frame])
+        await self.disconnect(sid)
+        if eio_sid is not None:
+            await self.close_engine_session(eio_sid)
 
     def bind(self, on_connect: OnConnect, on_disconnect: OnDisconnect, on_subscribe: OnNarrow,
              on_unsubscribe: OnNarrow) -> None:  # fmt: skip
@@ -113,7 +190,10 @@ class SocketIoServer:
             on_connect(sid, client, last_seq_from(auth))
 
         async def disconnect(sid: str, reason: Any = None) -> None:
-            if self.clients.pop(sid, None) is not None:
+            client = self.clients.pop(sid, None)
+            if client is not None:
+                if client.expiry is not None:
+                    client.expiry.cancel()
                 on_disconnect(sid)
 
         def narrowing(handler: OnNarrow) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:

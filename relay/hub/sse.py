@@ -50,7 +50,7 @@ def parse_last_event_id(request: web.Request) -> int | None:
 
 
 class Subscriber:
-    __slots__ = ("closed", "outbox", "room", "wake", "with_ids")
+    __slots__ = ("closed", "ending", "outbox", "room", "wake", "with_ids")
 
     def __init__(self, room: str, *, with_ids: bool) -> None:
         self.room = room
@@ -58,6 +58,7 @@ class Subscriber:
         self.outbox: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.closed = False
+        self.ending = False  # closed by end(): what is queued is still written
 
     def push(self, data: bytes) -> bool:
         if self.closed:
@@ -74,6 +75,14 @@ class Subscriber:
     def close(self) -> None:
         self.closed = True
         self.wake.set()
+
+    def end(self, last: bytes) -> None:
+        """Queue ``last`` and end the stream once everything queued is written."""
+        if self.closed:
+            return
+        self.outbox.append(last)
+        self.ending = True
+        self.close()
 
     def drain(self) -> bytes:
         chunk = b"".join(self.outbox)
@@ -144,3 +153,5 @@ async def pump(request: web.Request, response: web.StreamResponse, sub: Subscrib
         if chunk:
             await response.write(chunk)
             last_write = time.monotonic()
+    if sub.ending and sub.outbox:
+        await response.write(sub.drain())

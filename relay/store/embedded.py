@@ -2,24 +2,29 @@
 
 pgserver keeps a list of the processes holding a data dir: a second daemon on the same data
 dir reuses the running server, and the last one to leave stops it.
+
+Run as root, pgserver would create a system account (``useradd pgserver``) on its own, and
+widen the permissions of every directory above the data dir and of its Postgres binaries so that
+account can reach them. evo-relay does not let an account appear behind the operator's back:
+as root it refuses to start the embedded Postgres unless the account already exists, and says
+how to create it (docs/operations.md, "Running as root").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pwd
 import time
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final
 
 from relay.errors import ConfigError
 
-if TYPE_CHECKING:
-    from relay.config import Settings
-    from relay.store.store import Store
+# pgserver runs Postgres as this account when the process is root (Postgres refuses root).
+PG_ACCOUNT: Final = "pgserver"
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class EmbeddedPostgres:
 
     def start_blocking(self) -> str:
         """Start (or join) the server from synchronous code; returns the DSN."""
+        require_account_if_root()
         with warnings.catch_warnings():
             # platformdirs warns at import when XDG_RUNTIME_DIR is unset (as under systemd).
             warnings.simplefilter("ignore")
@@ -75,23 +81,18 @@ class EmbeddedPostgres:
         await asyncio.to_thread(self.stop_blocking)
 
 
-@asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The configured database, or the embedded one in the data dir; migrated, closed on exit."""
-    from relay.store.store import Store
-
-    embedded = None
-    if settings.database_url is not None:
-        dsn = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await embedded.start()
+def require_account_if_root() -> None:
+    """As root, the account Postgres will run as must exist already: we never create it."""
+    if os.geteuid() != 0:
+        return
     try:
-        store = await Store.open(dsn)
-        try:
-            yield store
-        finally:
-            await store.close()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
+        pwd.getpwnam(PG_ACCOUNT)
+    except KeyError:
+        raise ConfigError(
+            [
+                f"running as root, the embedded Postgres needs the system account "
+                f"'{PG_ACCOUNT}', and evo-relay does not create accounts: create it with "
+                f"`useradd --system --no-create-home --shell /usr/sbin/nologin {PG_ACCOUNT}`, "
+                "run evo-relay as an ordinary user, or set RELAY_DATABASE_URL"
+            ]
+        ) from None

@@ -13,7 +13,7 @@ from typing import Final
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from relay.errors import ConfigError
+from relay.errors import ConfigError, MigrationFailed
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +101,43 @@ async def current_version(conn: Conn) -> int:
     return int(version or 0)
 
 
+async def read_version(conn: Conn) -> int:
+    """The schema version, without creating anything (0: never migrated)."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT max(version) FROM schema_version") or 0)
+
+
 async def migrate(conn: Conn, steps: tuple[str, ...] = MIGRATIONS) -> int:
-    """Bring the schema to the newest version; returns the number of steps applied."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    """Bring the schema to the newest version; returns the number of steps applied.
+
+    A step the database rejects (no privilege to create tables, an object in the way) raises
+    ``MigrationFailed`` naming the step; a lost connection stays what it is.
+    """
+    number = 0
     try:
-        version = await current_version(conn)
-        if version > len(steps):
-            raise SchemaTooNew(version)
-        for number, sql in enumerate(steps[version:], start=version + 1):
-            async with conn.transaction():
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
-            log.info("database migrated to schema version %s", number)
-        return len(steps) - version
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+        try:
+            version = await current_version(conn)
+            if version > len(steps):
+                raise SchemaTooNew(version)
+            for number, sql in enumerate(steps[version:], start=version + 1):
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+                log.info("database migrated to schema version %s", number)
+            return len(steps) - version
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    except asyncpg.PostgresConnectionError:
+        raise
+    except asyncpg.PostgresError as exc:
+        step = f"to schema version {number}" if number else "(preparing the schema table)"
+        fix = (
+            "grant the database user CREATE on its database and schema"
+            if isinstance(exc, asyncpg.InsufficientPrivilegeError)
+            else "fix the database (see the Postgres log), then start again"
+        )
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MigrationFailed([f"database migration {step} failed: {first_line}; {fix}"]) from exc

@@ -14,8 +14,8 @@ from typing import Any, Final
 
 import asyncpg
 
-from relay.errors import Conflict, DatabaseUnavailable
-from relay.store.migrations import migrate
+from relay.errors import Conflict, DatabaseRefused, DatabaseUnavailable
+from relay.store.migrations import migrate, read_version
 from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,15 @@ _UNAVAILABLE: Final = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
+# At connect: the server is there but cannot take us yet; worth waiting for.
+_NOT_YET: Final = (TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+# At connect: the server (or the DSN) says no; waiting will not change it.
+_REFUSED: Final = (
+    asyncpg.ClientConfigurationError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    ValueError,  # an unparsable DSN
+)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -102,33 +111,55 @@ class StatusUpdate:
         self.change = change
 
 
+async def _first_connection(pool: asyncpg.Pool) -> asyncpg.pool.PoolConnectionProxy:
+    """The pool's first connection: it tells whether the database takes us at all."""
+    try:
+        return await pool.acquire()
+    except _REFUSED as exc:
+        raise DatabaseRefused([str(exc) or type(exc).__name__]) from exc
+    except (*_UNAVAILABLE, *_NOT_YET) as exc:
+        raise DatabaseUnavailable(f"Banco de dados indisponível: {type(exc).__name__}") from exc
+    except asyncpg.PostgresError as exc:
+        raise DatabaseRefused([str(exc) or type(exc).__name__]) from exc
+
+
 class Store:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, *, min_size: int = 0, max_size: int = 10) -> Store:
-        """Open the pool and bring the schema up to date.
+    async def open(
+        cls, dsn: str, *, min_size: int = 0, max_size: int = 10, migrate_schema: bool = True
+    ) -> Store:
+        """Open the pool and (unless told not to) bring the schema up to date.
+
+        Raises ``DatabaseRefused`` when the server or the DSN says no (wrong password, unknown
+        role or database, bad DSN), ``DatabaseUnavailable`` when the server cannot be reached or
+        cannot take connections yet, ``MigrationFailed`` when a migration step fails.
 
         ``min_size`` 0: connections are made on demand (and kept while in use), so that during
         an outage asyncpg does not retry a connection floor in the background and log a
         traceback each time; the relay's own writers retry and say so once.
         """
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release,
+        )  # fmt: skip
         try:
-            pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                reset=_release,
-            )  # fmt: skip
-        except _UNAVAILABLE as exc:
-            raise DatabaseUnavailable(f"Banco de dados indisponível: {type(exc).__name__}") from exc
-        store = cls(pool)
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
+            conn = await _first_connection(pool)
+            try:
+                if migrate_schema:
+                    await migrate(conn)
+            finally:
+                await pool.release(conn)
         except BaseException:
             await pool.close()
             raise
-        return store
+        return cls(pool)
+
+    async def schema_version(self) -> int:
+        """The schema version the database is at, read without changing anything."""
+        async with self._conn() as conn:
+            return await read_version(conn)
 
     async def close(self) -> None:
         await self._pool.close()

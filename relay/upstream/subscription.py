@@ -14,7 +14,8 @@ it answers, docs/upstream.md §12); then every namespace is joined again with fr
 ``on_subscribed(None)`` after each (re)connection of the root namespace, so that the relay
 reconciles what it may have missed (the first event after an Evolution restart creates the
 namespace and is never received). ``on_state(up)`` is called once per change between up and
-down, and the log says so once per change, not once per retry.
+down. Trouble is logged once per change of state (connected, lost, or a new reason for failing,
+as ``diagnose`` words it), not once per retry.
 
 :meth:`Subscription.hurry` is for an instance that is about to emit its first events (a
 ``connect`` or ``restart`` call is under way): its namespace is retried every ``HURRY_EVERY``
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 Feed = Callable[[str, Any], Awaitable[object]]
 OnSubscribed = Callable[[str | None], None]
 OnState = Callable[[bool], None]
+# Why the connection failed, in one line an operator can act on (relay.evolution.probe).
+Diagnose = Callable[[], Awaitable[str]]
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
 CONNECT_TIMEOUT = 10.0
@@ -61,14 +65,17 @@ class Subscription:
         first_delay: float = 0.25,
         max_delay: float = 30.0,
         reconnect_cap: float = 2.0,
+        diagnose: Diagnose | None = None,
     ) -> None:
         self.mode = mode
+        self._diagnose = diagnose
         self._feed = feed
         self._on_subscribed = on_subscribed
         self._on_state = on_state
         self._reconnect_cap = reconnect_cap
         self._up = False  # until the first connection: the tracker says "down" at start
-        self._unreachable_said = False
+        self._problem: str | None = None  # the last trouble logged; None while connected
+        self._down_since: float | None = None
         self._hurried: dict[str, float] = {}  # namespace -> until (loop time)
         self._spawn = spawn
         self._namespaces = namespaces
@@ -80,6 +87,7 @@ class Subscription:
         self._backoff: dict[str, Backoff] = {}
         self._retrying: dict[str, asyncio.Task[Any]] = {}
         self.up = asyncio.Event()
+        self.tried = asyncio.Event()  # set once the first connect attempt has ended
 
     # -- what the relay asks --------------------------------------------------------------
 
@@ -129,24 +137,15 @@ class Subscription:
             try:
                 await self._socket.connect(CONNECT_TIMEOUT)
             except ConnectionError as exc:
-                delay = backoff.next()
-                if not self._unreachable_said:
-                    self._unreachable_said = True
-                    log.warning(
-                        "evolution socket.io unreachable (%s); retrying every %.1f s or less "
-                        "until it answers", exc, self._reconnect_cap,
-                    )  # fmt: skip
+                await self._failed(str(exc))
                 self._set_state(up=False)
-                await asyncio.sleep(delay)
+                self.tried.set()
+                await asyncio.sleep(backoff.next())
                 continue
             backoff.reset()
-            self._unreachable_said = False
             self._backoff.clear()  # every namespace starts its retries afresh
-            log.info(
-                "evolution socket.io connected (%s mode, %d instances)",
-                self.mode,
-                len(self._wanted),
-            )
+            self._connected()
+            self.tried.set()
             self.up.set()
             self._set_state(up=True)
             self._on_subscribed(None)
@@ -156,6 +155,8 @@ class Subscription:
             self.up.clear()
             self._joined.clear()
             self._namespaces.set(0)
+            self._problem = "connection lost"
+            self._down_since = time.monotonic()
             log.warning("evolution socket.io connection lost; reconnecting")
             self._set_state(up=False)
             await asyncio.sleep(backoff.next())
@@ -220,6 +221,41 @@ class Subscription:
                 namespace, Backoff(self._first_delay, self._max_delay)
             )
             self._retry_later(namespace, backoff.next())
+
+    # -- state changes, logged once each ------------------------------------------------------
+
+    async def _failed(self, error: str) -> None:
+        problem = f"connection failed ({error})"
+        if self._diagnose is not None:
+            try:
+                problem = await self._diagnose()
+            except Exception:
+                # The diagnosis is a courtesy to the operator; the retry loop must go on.
+                log.debug("diagnosing the evolution connection failed", exc_info=True)
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+        if problem != self._problem:
+            log.warning(
+                "evolution socket.io down: %s (retrying every %.0f s at most; logged again "
+                "only when this changes)", problem, self._reconnect_cap,
+            )  # fmt: skip
+        else:
+            log.debug("evolution socket.io still down: %s", problem)
+        self._problem = problem
+
+    def _connected(self) -> None:
+        if self._down_since is not None:
+            log.info(
+                "evolution socket.io connected again after %.0f s down (%s mode, %d instances)",
+                time.monotonic() - self._down_since, self.mode, len(self._wanted),
+            )  # fmt: skip
+        else:
+            log.info(
+                "evolution socket.io connected (%s mode, %d instances)",
+                self.mode, len(self._wanted),
+            )  # fmt: skip
+        self._problem = None
+        self._down_since = None
 
     # -- helpers ------------------------------------------------------------------------------
 

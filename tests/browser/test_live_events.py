@@ -26,7 +26,6 @@ from tests.support import eventually
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 TENANT_A_NAMES = sorted(s.name for s in SEED if s.tenant == TENANT_A)
-SESSION = "relay emits session.expired from the status-fixes branch"
 DOWN_TEXT = "Evolution indisponível — os status podem estar desatualizados"
 
 
@@ -89,11 +88,12 @@ async def test_stopping_evolution_shows_the_banner_and_hides_the_qr(
     await panel.shot("upstream-down")
 
 
-@pytest.mark.xfail(reason=SESSION, strict=False)
 async def test_a_token_that_runs_out_asks_for_a_new_one_and_keeps_the_view(
     panel: Panel, demo: Demo
 ) -> None:
-    await panel.open_with(demo.mint(TENANT_A, Role.ADMIN, "curta@tenant-a", ttl=5))
+    # A session ends at exp plus the accepted clock skew (RELAY_JWT_LEEWAY): 5 s from now.
+    ttl = 5 - demo.settings.jwt_leeway
+    await panel.open_with(demo.mint(TENANT_A, Role.ADMIN, "curta@tenant-a", ttl=ttl))
     await expect(panel.page.locator("li.card")).to_have_count(len(TENANT_A_NAMES))
     await expect(panel.page.locator("#session-banner")).to_be_visible(timeout=15_000)
     await expect(panel.page.locator("#stream-state")).to_have_attribute("data-state", "expired")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from relay.errors import MigrationFailed
 from relay.store import Store
 from relay.store.migrations import LATEST, MIGRATIONS, SchemaTooNew, current_version, migrate
 
@@ -33,8 +34,12 @@ async def test_a_failing_step_leaves_no_trace(database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         broken = (*MIGRATIONS, "CREATE TABLE extra (id int); SELECT no_such_function();")
-        with pytest.raises(asyncpg.UndefinedFunctionError):
+        with pytest.raises(MigrationFailed) as caught:
             await migrate(conn, broken)
+        assert isinstance(caught.value.__cause__, asyncpg.UndefinedFunctionError)
+        (problem,) = caught.value.problems
+        assert f"migration to schema version {LATEST + 1} failed" in problem
+        assert "\n" not in problem
         assert await current_version(conn) == LATEST
         assert "extra" not in await tables(conn)
     finally:
