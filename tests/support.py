@@ -1,14 +1,17 @@
-"""Helpers the test packages share: polling with a deadline, and a quick simulator config."""
+"""Helpers the test packages share: polling with a deadline, waiting for a server to answer,
+and a quick simulator config."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+import aiohttp
 import pytest
 
 from simulator import SimConfig
@@ -32,18 +35,63 @@ def fast_sim_config(apikey: str, **overrides: Any) -> SimConfig:
     return SimConfig(**{"apikey": apikey, **FAST_TIMINGS, **overrides})
 
 
-async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy, or fail at the deadline."""
+async def eventually(
+    check: Callable[[], Any],
+    within: float = 10.0,
+    *,
+    until: Callable[[Any], object] = bool,
+    what: str = "condition",
+) -> Any:
+    """Poll ``check`` (sync or async) until ``until(result)`` holds (by default: the result is
+    truthy) and return that result; past the deadline, fail naming ``what`` and the last result.
+    """
     deadline = time.monotonic() + within
     while True:
         result = check()
         if inspect.isawaitable(result):
             result = await result
-        if result:
+        if until(result):
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
+            raise AssertionError(f"{what} not met within {within} s; last: {result!r:.500}")
         await asyncio.sleep(0.02)
+
+
+Process = subprocess.Popen[str] | asyncio.subprocess.Process
+
+
+async def wait_healthy(url: str, within: float = 30.0, proc: Process | None = None) -> None:
+    """Poll ``url`` (a server's ``/healthz`` or ``/readyz``) until it answers 200.
+
+    With ``proc``, the process that serves it: fail at once, with what it printed on its one
+    pipe (stdout, or stderr when stdout is not piped), if it exits before answering.
+    """
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+
+        async def answers() -> bool:
+            if proc is not None:
+                await _fail_if_exited(proc)
+            try:
+                async with session.get(url) as response:
+                    return response.status == 200
+            except (aiohttp.ClientConnectionError, TimeoutError):
+                return False  # not listening yet, or not answering yet
+
+        await eventually(answers, within, what=f"{url} answering 200")
+
+
+async def _fail_if_exited(proc: Process) -> None:
+    if isinstance(proc, subprocess.Popen):
+        if proc.poll() is None:
+            return
+        pipe = proc.stdout or proc.stderr
+        output = pipe.read() if pipe else ""
+    else:
+        if proc.returncode is None:
+            return
+        stream = proc.stdout or proc.stderr
+        output = (await stream.read()).decode() if stream else ""
+    raise AssertionError(f"the process exited ({proc.returncode}) before answering: {output}")
 
 
 def missing_tool(reason: str) -> NoReturn:
