@@ -13,16 +13,15 @@ import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from simulator import Simulator
 from tests.conftest import JWT_SECRET, REPO, free_port
+from tests.support import wait_healthy
 
 from .conftest import SIM_KEY, sim_config
 
@@ -76,30 +75,13 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, 
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_healthy(base, proc)
+        await wait_healthy(base + "/healthz", 20, proc)
         yield base, env
     finally:
         if proc.returncode is None:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), 15)
         await sim.stop()
-
-
-async def _wait_healthy(base: str, proc: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                assert proc.stderr is not None
-                raise AssertionError(f"serve exited: {(await proc.stderr.read()).decode()}")
-            try:
-                async with session.get(base + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass  # not listening yet
-            await asyncio.sleep(0.05)
-    raise AssertionError("evo-relay serve did not become healthy in 20 s")
 
 
 async def _shell(line: str, env: dict[str, str]) -> tuple[int, str]:

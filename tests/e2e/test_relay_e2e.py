@@ -14,7 +14,7 @@ from relay.store import Status, Store
 from simulator import Simulator
 from tests.conftest import bearer
 from tests.hub.conftest import Recorder, make_recorder
-from tests.support import eventually
+from tests.support import eventually, wait_healthy
 
 from .conftest import API
 
@@ -72,13 +72,7 @@ async def test_pairing_login_logout_reach_the_tenant_room(
 
 
 async def test_readiness_reports_the_upstream(relay_url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-
-        async def ready() -> bool:
-            async with http.get(f"{relay_url}/readyz") as reply:
-                return reply.status == 200
-
-        assert await eventually(ready)
+    await wait_healthy(f"{relay_url}/readyz")
 
 
 async def _stored(store: Store, name: str, status: Status) -> bool:

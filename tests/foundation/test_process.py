@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import aiohttp
 import jwt
 
 from simulator import SimConfig, Simulator
 from tests.conftest import JWT_SECRET, free_port
+from tests.support import wait_healthy
 
 
 def relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -27,22 +26,6 @@ def relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "RELAY_EVOLUTION_APIKEY": "test-global-apikey",
         **extra,
     }
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float) -> None:
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                output = proc.stdout.read() if proc.stdout else ""
-                raise AssertionError(f"serve exited ({proc.returncode}) before answering: {output}")
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)  # polling a process we do not control, with a deadline
-    raise AssertionError(f"{url} did not answer in time")
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
@@ -68,7 +51,7 @@ async def test_serve_on_embedded_postgres_stops_on_sigterm_and_restarts(tmp_path
         port = free_port()
         proc = start_serve(tmp_path, port)
         try:
-            await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, time.monotonic() + 45)
+            await wait_healthy(f"http://127.0.0.1:{port}/healthz", 45, proc)
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=5)
         finally:
@@ -113,7 +96,7 @@ async def test_ctrl_c_with_the_upstream_connected_shuts_down_in_order(
         RELAY_EVOLUTION_APIKEY="sim-key-0123",
     )  # fmt: skip
     try:
-        await wait_healthy(f"http://127.0.0.1:{port}/readyz", proc, time.monotonic() + 30)
+        await wait_healthy(f"http://127.0.0.1:{port}/readyz", 30, proc)
         proc.send_signal(signal.SIGINT)
         output, _ = await asyncio.to_thread(proc.communicate, timeout=5)
     finally:
