@@ -12,7 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,14 +37,18 @@ class DemoProcess:
     def banner(self, within: float = 60) -> str:
         """Read stdout until the banner is complete (its last line names /_sim/scan)."""
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if "/_sim/scan/a-vendas" in line:
-                return "".join(self.lines)
+        # A blocking readline has no deadline of its own: at the deadline the demo is stopped as
+        # Ctrl-C stops it, and its stdout ends.
+        watchdog = threading.Timer(within, self.proc.send_signal, [signal.SIGINT])
+        watchdog.start()
+        try:
+            for line in iter(self.proc.stdout.readline, ""):
+                self.lines.append(line)
+                if "/_sim/scan/a-vendas" in line:
+                    return "".join(self.lines)
+            self.proc.wait(timeout=60)
+        finally:
+            watchdog.cancel()
         raise AssertionError(f"no banner; output so far: {''.join(self.lines)}; {self.stderr()}")
 
     def interrupt(self) -> tuple[int, str]:

@@ -31,18 +31,17 @@ class Stream:
 
     async def next(self) -> Frame:
         fields: dict[str, str] = {}
-        while True:
-            raw = await asyncio.wait_for(self.response.content.readline(), DEADLINE)
-            if not raw:
-                raise AssertionError("stream ended")
-            line = raw.decode().rstrip("\n")
-            if line == "" and fields:
-                return Frame(fields.get("id"), fields["event"], json.loads(fields["data"]))
-            if line.startswith(":"):
-                self.comments += 1
-            elif line:
-                key, _, value = line.partition(": ")
-                fields[key] = value
+        async with asyncio.timeout(DEADLINE):  # for the whole frame: keep-alives do not extend it
+            while raw := await self.response.content.readline():
+                line = raw.decode().rstrip("\n")
+                if line == "" and fields:
+                    return Frame(fields.get("id"), fields["event"], json.loads(fields["data"]))
+                if line.startswith(":"):
+                    self.comments += 1
+                elif line:
+                    key, _, value = line.partition(": ")
+                    fields[key] = value
+        raise AssertionError("stream ended")
 
     async def take(self, count: int) -> list[Frame]:
         return [await self.next() for _ in range(count)]
