@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from simulator import Simulator
-from tests.conftest import JWT_SECRET, REPO, free_port
+from tests.conftest import JWT_SECRET, REPO, MakeSimulator, free_port
 from tests.support import wait_healthy
 
 from .conftest import SIM_KEY, sim_config
@@ -56,15 +55,17 @@ def test_replayed_lines_are_the_ones_docs_api_shows() -> None:
 
 
 @pytest.fixture
-async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    sim = Simulator(sim_config(first_qr_delay=0.05))
-    sim_url = await sim.start("127.0.0.1", 0)
+async def served(
+    database_url: str, tmp_path: Path, make_simulator: MakeSimulator
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    sim = await make_simulator(sim_config(first_qr_delay=0.05))
+    assert sim.base_url
     port = free_port()
     env = {
         **os.environ,
         "RELAY_PORT": str(port),
         "RELAY_DATABASE_URL": database_url,
-        "RELAY_EVOLUTION_URL": sim_url,
+        "RELAY_EVOLUTION_URL": sim.base_url,
         "RELAY_EVOLUTION_APIKEY": SIM_KEY,
         "RELAY_JWT_SECRET": JWT_SECRET,
         "RELAY_LOG_LEVEL": "WARNING",
@@ -81,7 +82,6 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, 
         if proc.returncode is None:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), 15)
-        await sim.stop()
 
 
 async def _shell(line: str, env: dict[str, str]) -> tuple[int, str]:

@@ -24,6 +24,7 @@ from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.store import Status, Store
 from simulator import PresetInstance, Simulator
+from tests.conftest import MakeSimulator
 from tests.faults.conftest import OwnPostgres
 from tests.hub.conftest import Recorder, make_recorder
 from tests.support import eventually, fast_sim_config
@@ -123,11 +124,13 @@ class Scene:
 
 @pytest.fixture
 async def scene(
-    own_postgres: OwnPostgres, aiohttp_server: Any, make_settings: Callable[..., Settings]
+    own_postgres: OwnPostgres,
+    aiohttp_server: Any,
+    make_simulator: MakeSimulator,
+    make_settings: Callable[..., Settings],
 ) -> AsyncIterator[Scene]:
     presets = [PresetInstance(name, state="open") for name in NAMES]
-    sim = Simulator(fast_sim_config(KEY, presets=presets))
-    await sim.start()
+    sim = await make_simulator(fast_sim_config(KEY, presets=presets))
     store = await Store.open(own_postgres.dsn)
     for name in NAMES:
         await store.create_instance(TENANT, name, status=Status.WORKING, reason="test",
@@ -154,7 +157,6 @@ async def scene(
             if scene.driver.task is not None:
                 await scene.driver.stop()
             await client.client.disconnect()
-            await sim.stop()
 
 
 async def _steps(scene: Scene, count: int) -> None:

@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simulator import SimConfig, Simulator
-from tests.conftest import JWT_SECRET, free_port
+from tests.conftest import JWT_SECRET, MakeSimulator, free_port
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(SimConfig(apikey="sim-global-key"))
-    await sim.start("127.0.0.1", 0)
-    yield sim
-    await sim.stop()
+async def simulator(make_simulator: MakeSimulator) -> Simulator:
+    return await make_simulator(SimConfig(apikey="sim-global-key"))
 
 
 async def run_check(
@@ -79,14 +75,12 @@ async def test_check_fails_on_a_wrong_key_and_no_server(
     assert verdicts(output)["evolution"] == "FAIL"
 
 
-async def test_check_reports_websocket_output_off(tmp_path: Path, database_url: str) -> None:
-    sim = Simulator(SimConfig(apikey="k" * 10, websocket_enabled=False))
-    await sim.start("127.0.0.1", 0)
-    try:
-        assert sim.server_url
-        code, output = await run_check(tmp_path, database_url, sim.server_url, "k" * 10)
-    finally:
-        await sim.stop()
+async def test_check_reports_websocket_output_off(
+    tmp_path: Path, database_url: str, make_simulator: MakeSimulator
+) -> None:
+    sim = await make_simulator(SimConfig(apikey="k" * 10, websocket_enabled=False))
+    assert sim.server_url
+    code, output = await run_check(tmp_path, database_url, sim.server_url, "k" * 10)
     assert code == 1
     assert verdicts(output)["websocket output"] == "FAIL"
     assert "WEBSOCKET_ENABLED=true" in output

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import jwt
 
-from simulator import SimConfig, Simulator
-from tests.conftest import JWT_SECRET, free_port
+from simulator import SimConfig
+from tests.conftest import JWT_SECRET, MakeSimulator, free_port
 from tests.support import wait_healthy
 
 
@@ -85,11 +85,10 @@ def test_token_refuses_an_unknown_role(tmp_path: Path) -> None:
 
 
 async def test_ctrl_c_with_the_upstream_connected_shuts_down_in_order(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, make_simulator: MakeSimulator
 ) -> None:
     """A Socket.IO client must not take over SIGINT (python-socketio's default does)."""
-    sim = Simulator(SimConfig(apikey="sim-key-0123"))
-    await sim.start("127.0.0.1", 0)
+    sim = await make_simulator(SimConfig(apikey="sim-key-0123"))
     port = free_port()
     proc = start_serve(
         tmp_path, port, RELAY_DATABASE_URL=database_url, RELAY_EVOLUTION_URL=sim.base_url or "",
@@ -101,7 +100,6 @@ async def test_ctrl_c_with_the_upstream_connected_shuts_down_in_order(
         output, _ = await asyncio.to_thread(proc.communicate, timeout=5)
     finally:
         stop(proc)
-        await sim.stop()
     assert proc.returncode == 0, output
     assert "evo-relay stopped after" in output
     assert "Traceback" not in output and "CancelledError" not in output

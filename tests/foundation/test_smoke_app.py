@@ -13,15 +13,13 @@ from aiohttp.test_utils import TestClient
 from relay.app import create_app
 from relay.config import Settings
 from simulator import SimConfig, Simulator
+from tests.conftest import MakeSimulator
 from tests.support import eventually
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(SimConfig(apikey="sim-key-0123"))
-    await sim.start("127.0.0.1", 0)
-    yield sim
-    await sim.stop()
+async def simulator(make_simulator: MakeSimulator) -> Simulator:
+    return await make_simulator(SimConfig(apikey="sim-key-0123"))
 
 
 @pytest.fixture
