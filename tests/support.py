@@ -1,5 +1,5 @@
 """Helpers the test packages share: polling with a deadline, waiting for a server to answer,
-and a quick simulator config."""
+a quick simulator config, and the status the relay must store for a simulator's instance."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from typing import Any, NoReturn
 import aiohttp
 import pytest
 
+from relay.store import Status
 from simulator import SimConfig
+from simulator.state import Instance as SimInstance
 
 # Simulator timings shrunk so that a whole pairing lifecycle takes well under a second.
 # connect_wait 0: a connect on a closed instance answers {"count": 0} at once, as before.
@@ -33,6 +35,17 @@ FAST_TIMINGS: dict[str, float] = {
 
 def fast_sim_config(apikey: str, **overrides: Any) -> SimConfig:
     return SimConfig(**{"apikey": apikey, **FAST_TIMINGS, **overrides})
+
+
+def true_status(instance: SimInstance | None) -> Status:
+    """What the relay must end up storing for the simulator's in-memory instance."""
+    if instance is None:
+        return Status.FAILED
+    if instance.state == "open":
+        return Status.WORKING
+    if instance.state == "connecting":
+        return Status.SCAN_QR_CODE if instance.qr.code else Status.STARTING
+    return Status.STOPPED
 
 
 async def eventually(

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from relay.store import Status
 from simulator import PresetInstance, Simulator
-from simulator.state import Instance as SimInstance
+from tests.support import true_status
 from tests.upstream.conftest import LiveEnv, MakeLive, eventually
-
-
-def truth(instance: SimInstance | None) -> Status:
-    """What the stored status must be for the simulator's in-memory state."""
-    if instance is None:
-        return Status.FAILED
-    if instance.state == "open":
-        return Status.WORKING
-    if instance.state == "connecting":
-        return Status.SCAN_QR_CODE if instance.qr.code else Status.STARTING
-    return Status.STOPPED
 
 
 async def statuses_true(env: LiveEnv, sim: Simulator, names: list[str]) -> bool:
     for name in names:
-        if await env.status(name) is not truth(sim.store.get(name)):
+        if await env.status(name) is not true_status(sim.store.get(name)):
             return False
     return True
 
@@ -77,7 +66,7 @@ async def test_upstream_restart_converges_to_truth(live_env: MakeLive) -> None:
             print(
                 n,
                 await env.status(n),
-                truth(sim.store.get(n)),
+                true_status(sim.store.get(n)),
                 [
                     (p.event, p.payload.get("status") or (p.payload.get("data") or {}).get("state"))
                     for p in env.hub.events(n)
