@@ -1,5 +1,6 @@
 """Helpers the test packages share: polling with a deadline, waiting for a server to answer,
-a quick simulator config, and the status the relay must store for a simulator's instance."""
+the environment of an ``evo-relay`` subprocess, a quick simulator config, and the status the
+relay must store for a simulator's instance."""
 
 from __future__ import annotations
 
@@ -105,6 +106,13 @@ async def _fail_if_exited(proc: Process) -> None:
         stream = proc.stdout or proc.stderr
         output = (await stream.read()).decode() if stream else ""
     raise AssertionError(f"the process exited ({proc.returncode}) before answering: {output}")
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """The environment for an ``evo-relay`` subprocess: this one's without any ``RELAY_*``
+    variable (whatever the developer's shell exports), plus ``variables``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    return {**clean, **variables}
 
 
 def missing_tool(reason: str) -> NoReturn:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import JWT_SECRET, REPO, MakeSimulator, free_port
-from tests.support import wait_healthy
+from tests.support import clean_env, wait_healthy
 
 from .conftest import SIM_KEY, sim_config
 
@@ -61,15 +60,14 @@ async def served(
     sim = await make_simulator(sim_config(first_qr_delay=0.05))
     assert sim.base_url
     port = free_port()
-    env = {
-        **os.environ,
-        "RELAY_PORT": str(port),
-        "RELAY_DATABASE_URL": database_url,
-        "RELAY_EVOLUTION_URL": sim.base_url,
-        "RELAY_EVOLUTION_APIKEY": SIM_KEY,
-        "RELAY_JWT_SECRET": JWT_SECRET,
-        "RELAY_LOG_LEVEL": "WARNING",
-    }
+    env = clean_env(
+        RELAY_PORT=str(port),
+        RELAY_DATABASE_URL=database_url,
+        RELAY_EVOLUTION_URL=sim.base_url,
+        RELAY_EVOLUTION_APIKEY=SIM_KEY,
+        RELAY_JWT_SECRET=JWT_SECRET,
+        RELAY_LOG_LEVEL="WARNING",
+    )
     proc = await asyncio.create_subprocess_exec(
         str(BIN), "serve", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

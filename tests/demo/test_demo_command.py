@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.support import clean_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,10 +28,9 @@ READY_LINE = "evo-relay demo is running"
 
 class DemoProcess:
     def __init__(self, data_dir: Path, *flags: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "relay", "demo", "--data-dir", str(data_dir), *flags],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from simulator import SimConfig, Simulator
 from tests.conftest import JWT_SECRET, MakeSimulator, free_port
+from tests.support import clean_env
 
 
 @pytest.fixture
@@ -21,8 +21,7 @@ async def simulator(make_simulator: MakeSimulator) -> Simulator:
 async def run_check(
     tmp_path: Path, database_url: str, evolution_url: str, apikey: str
 ) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    env.update(
+    env = clean_env(
         RELAY_DATABASE_URL=database_url,
         RELAY_EVOLUTION_URL=evolution_url,
         RELAY_EVOLUTION_APIKEY=apikey,

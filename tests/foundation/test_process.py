@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -13,19 +12,17 @@ import jwt
 
 from simulator import SimConfig
 from tests.conftest import JWT_SECRET, MakeSimulator, free_port
-from tests.support import wait_healthy
+from tests.support import clean_env, wait_healthy
 
 
 def relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    return {
-        **clean,
+    defaults = {
         "RELAY_DATA_DIR": str(tmp_path / "data"),
         "RELAY_JWT_SECRET": JWT_SECRET,
         "RELAY_EVOLUTION_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
         "RELAY_EVOLUTION_APIKEY": "test-global-apikey",
-        **extra,
     }
+    return clean_env(**defaults) | extra
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
