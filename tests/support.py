@@ -1,6 +1,6 @@
-"""Helpers the test packages share: polling with a deadline, waiting for a server to answer,
-the environment of an ``evo-relay`` subprocess, a quick simulator config, and the status the
-relay must store for a simulator's instance."""
+"""Helpers the test packages share: polling with a deadline, waiting for a server to answer
+or for a stored status, the environment of an ``evo-relay`` subprocess, a quick simulator
+config, and the status the relay must store for a simulator's instance."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import aiohttp
 import pytest
 
-from relay.store import Status
+from relay.store import Instance, Status, Store
 from simulator import SimConfig
 from simulator.state import Instance as SimInstance
 
@@ -69,6 +69,26 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {within} s; last: {result!r:.500}")
         await asyncio.sleep(0.02)
+
+
+async def wait_stored(
+    store: Store, name: str, status: Status, *, reason_prefix: str = "", within: float = 10.0
+) -> Instance:
+    """Poll until ``name``'s row has ``status`` (and a reason starting with ``reason_prefix``);
+    return that row."""
+
+    def holds(row: Instance | None) -> bool:
+        return (
+            row is not None
+            and row.status is status
+            and (row.status_reason or "").startswith(reason_prefix)
+        )
+
+    row: Instance | None = await eventually(
+        lambda: store.get_instance(name), within, until=holds, what=f"{name} stored {status}"
+    )
+    assert row is not None
+    return row
 
 
 Process = subprocess.Popen[str] | asyncio.subprocess.Process
