@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Postgres for every test, settings, and tokens.
+"""Shared fixtures: a real Postgres for every test, settings, tokens, and simulators.
 
 With ``RELAY_TEST_DATABASE_URL`` the tests use that server; without it, one embedded Postgres
 (pgserver) for the session. Either way each test gets a schema of its own, reached through
@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.store import Store
 from relay.store.embedded import EmbeddedPostgres
+from simulator import SimConfig, Simulator
 from tests.logscan import SCAN
 
 JWT_SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
@@ -146,3 +147,23 @@ def token(settings: Settings) -> Callable[..., str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+MakeSimulator = Callable[[SimConfig], Awaitable[Simulator]]
+
+
+@pytest.fixture
+async def make_simulator() -> AsyncIterator[MakeSimulator]:
+    """``await make_simulator(config)`` -> a simulator serving on a free loopback port; each
+    one made is stopped after the test (after the fixtures that asked for this one)."""
+    made: list[Simulator] = []
+
+    async def make(config: SimConfig) -> Simulator:
+        simulator = Simulator(config)
+        made.append(simulator)
+        await simulator.start("127.0.0.1", 0)
+        return simulator
+
+    yield make
+    for simulator in reversed(made):
+        await simulator.stop()

@@ -45,14 +45,13 @@ class NodeClient:
             if predicate(line):
                 return line
         assert self.process.stdout is not None
-        while True:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), DEADLINE)
-            if not raw:
-                raise AssertionError(f"node client exited; saw {self.lines!r}")
-            line = json.loads(raw)
-            self.lines.append(line)
-            if predicate(line):
-                return line
+        async with asyncio.timeout(DEADLINE):  # for the whole wait, however chatty the client
+            while raw := await self.process.stdout.readline():
+                line = json.loads(raw)
+                self.lines.append(line)
+                if predicate(line):
+                    return line
+        raise AssertionError(f"node client exited; saw {self.lines!r}")
 
     def events(self, name: str) -> list[Any]:
         return [ln["data"] for ln in self.lines if ln["type"] == "event" and ln["name"] == name]

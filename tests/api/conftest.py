@@ -28,6 +28,7 @@ from relay.store import Store
 from relay.store.models import AuditEntry, Instance, Status
 from simulator import Call, Fault, SimConfig, Simulator
 from simulator.state import Instance as SimInstance
+from tests.conftest import MakeSimulator
 
 SIM_KEY = "sim-global-apikey-for-tests"
 BASE = "/api/instance-management"
@@ -178,17 +179,16 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 
 @pytest.fixture
-async def make_api(
-    aiohttp_client: Any, make_settings: Callable[..., Any], token: Callable[..., str]
-) -> AsyncIterator[MakeApi]:
-    sims: list[Simulator] = []
-
+def make_api(
+    aiohttp_client: Any,
+    make_simulator: MakeSimulator,
+    make_settings: Callable[..., Any],
+    token: Callable[..., str],
+) -> MakeApi:
     async def make(sim: SimConfig | None = None, **settings: Any) -> Api:
-        simulator = Simulator(sim or sim_config())
-        sims.append(simulator)
-        url = await simulator.start("127.0.0.1", 0)
+        simulator = await make_simulator(sim or sim_config())
         app = relay_app.create_app(
-            make_settings(evolution_url=url, evolution_apikey=SIM_KEY, **settings)
+            make_settings(evolution_url=simulator.base_url, evolution_apikey=SIM_KEY, **settings)
         )
         recorder: list[RecordingLive] = []
         _wrap_live(app, recorder)
@@ -201,9 +201,7 @@ async def make_api(
         }
         return Api(client, app, simulator, recorder[0], tokens)
 
-    yield make
-    for simulator in sims:
-        await simulator.stop()
+    return make
 
 
 @pytest.fixture

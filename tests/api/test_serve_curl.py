@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from simulator import Simulator
-from tests.conftest import JWT_SECRET, REPO, free_port
+from tests.conftest import JWT_SECRET, REPO, MakeSimulator, free_port
+from tests.support import clean_env, wait_healthy
 
 from .conftest import SIM_KEY, sim_config
 
@@ -57,49 +54,32 @@ def test_replayed_lines_are_the_ones_docs_api_shows() -> None:
 
 
 @pytest.fixture
-async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    sim = Simulator(sim_config(first_qr_delay=0.05))
-    sim_url = await sim.start("127.0.0.1", 0)
+async def served(
+    database_url: str, tmp_path: Path, make_simulator: MakeSimulator
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    sim = await make_simulator(sim_config(first_qr_delay=0.05))
+    assert sim.base_url
     port = free_port()
-    env = {
-        **os.environ,
-        "RELAY_PORT": str(port),
-        "RELAY_DATABASE_URL": database_url,
-        "RELAY_EVOLUTION_URL": sim_url,
-        "RELAY_EVOLUTION_APIKEY": SIM_KEY,
-        "RELAY_JWT_SECRET": JWT_SECRET,
-        "RELAY_LOG_LEVEL": "WARNING",
-    }
+    env = clean_env(
+        RELAY_PORT=str(port),
+        RELAY_DATABASE_URL=database_url,
+        RELAY_EVOLUTION_URL=sim.base_url,
+        RELAY_EVOLUTION_APIKEY=SIM_KEY,
+        RELAY_JWT_SECRET=JWT_SECRET,
+        RELAY_LOG_LEVEL="WARNING",
+    )
     proc = await asyncio.create_subprocess_exec(
         str(BIN), "serve", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_healthy(base, proc)
+        await wait_healthy(base + "/healthz", 20, proc)
         yield base, env
     finally:
         if proc.returncode is None:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), 15)
-        await sim.stop()
-
-
-async def _wait_healthy(base: str, proc: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                assert proc.stderr is not None
-                raise AssertionError(f"serve exited: {(await proc.stderr.read()).decode()}")
-            try:
-                async with session.get(base + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass  # not listening yet
-            await asyncio.sleep(0.05)
-    raise AssertionError("evo-relay serve did not become healthy in 20 s")
 
 
 async def _shell(line: str, env: dict[str, str]) -> tuple[int, str]:

@@ -11,10 +11,8 @@ has no JavaScript hook for tests.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from relay.demo.wiring import Demo, DemoOptions, running
 from tests.browser.netcut import CuttableLink
 from tests.conftest import REPO
-from tests.support import missing_tool
+from tests.support import eventually, missing_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -228,15 +226,13 @@ async def scan(http: aiohttp.ClientSession, demo: Demo, name: str) -> None:
 
 async def stored_status(http: aiohttp.ClientSession, demo: Demo, name: str, want: str) -> None:
     """Poll the API (with a deadline) until the relay has recorded ``want`` for ``name``."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def recorded() -> str | None:
         status, body = await api(http, demo, "GET", "/instances")
         assert status == 200, body
-        found = {i["instanceName"]: i["status"] for i in body["instances"]}
-        if found.get(name) == want:
-            return
-        assert time.monotonic() < deadline, f"{name} is {found.get(name)}, never {want}"
-        await asyncio.sleep(0.05)
+        return {i["instanceName"]: i["status"] for i in body["instances"]}.get(name)
+
+    await eventually(recorded, until=lambda found: found == want, what=f"{name} recorded as {want}")
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.support import clean_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,24 +28,27 @@ READY_LINE = "evo-relay demo is running"
 
 class DemoProcess:
     def __init__(self, data_dir: Path, *flags: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "relay", "demo", "--data-dir", str(data_dir), *flags],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
 
     def banner(self, within: float = 60) -> str:
         """Read stdout until the banner is complete (its last line names /_sim/scan)."""
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if "/_sim/scan/a-vendas" in line:
-                return "".join(self.lines)
+        # A blocking readline has no deadline of its own: at the deadline the demo is stopped as
+        # Ctrl-C stops it, and its stdout ends.
+        watchdog = threading.Timer(within, self.proc.send_signal, [signal.SIGINT])
+        watchdog.start()
+        try:
+            for line in iter(self.proc.stdout.readline, ""):
+                self.lines.append(line)
+                if "/_sim/scan/a-vendas" in line:
+                    return "".join(self.lines)
+            self.proc.wait(timeout=60)
+        finally:
+            watchdog.cancel()
         raise AssertionError(f"no banner; output so far: {''.join(self.lines)}; {self.stderr()}")
 
     def interrupt(self) -> tuple[int, str]:

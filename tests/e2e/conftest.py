@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,17 +11,15 @@ from relay.app import create_app
 from relay.config import Settings
 from relay.store import Status, Store
 from simulator import PresetInstance, Simulator
+from tests.conftest import MakeSimulator
 from tests.upstream.conftest import KEY, fast_config
 
 API = "/api/instance-management"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(fast_config(presets=[PresetInstance("e1"), PresetInstance("e2")]))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+async def sim(make_simulator: MakeSimulator) -> Simulator:
+    return await make_simulator(fast_config(presets=[PresetInstance("e1"), PresetInstance("e2")]))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from relay.store import Status, Store
 from simulator import Simulator
 from tests.conftest import bearer
 from tests.nodeclient import NodeClient, NodeFactory, node_clients
-from tests.support import eventually
+from tests.support import wait_stored
 
 from .conftest import API
 
@@ -66,12 +66,12 @@ async def test_node_client_follows_pairing_login_and_logout(
             assert reply.status == 200
         working = (await client_a.until(is_status("e1", "WORKING")))["data"]
         assert working["tenantId"] == "tenant-a"
-        assert await eventually(lambda: stored(store, "e1", Status.WORKING))
+        await wait_stored(store, "e1", Status.WORKING)
 
         async with http.post(f"{relay_url}{API}/logout/e1", headers=bearer(a)) as reply:
             assert reply.status == 200, await reply.text()
         await client_a.until(is_status("e1", "STOPPED"))
-        assert await eventually(lambda: stored(store, "e1", Status.STOPPED))
+        await wait_stored(store, "e1", Status.STOPPED)
 
     seqs = [ln["data"]["seq"] for ln in client_a.lines
             if ln["type"] == "event" and ln["name"] != "instances.snapshot"]  # fmt: skip
@@ -79,8 +79,3 @@ async def test_node_client_follows_pairing_login_and_logout(
     # Tenant B's client saw none of it.
     seen_by_b = [ln["data"] for ln in client_b.lines if ln["type"] == "event"]
     assert all("e1" not in json.dumps(data) for data in seen_by_b)
-
-
-async def stored(store: Store, name: str, status: Status) -> bool:
-    row = await store.get_instance(name)
-    return row is not None and row.status is status

@@ -14,7 +14,7 @@ from relay.store import Status, Store
 from simulator import Simulator
 from tests.conftest import bearer
 from tests.hub.conftest import Recorder, make_recorder
-from tests.support import eventually
+from tests.support import wait_healthy, wait_stored
 
 from .conftest import API
 
@@ -49,12 +49,12 @@ async def test_pairing_login_logout_reach_the_tenant_room(
             async with http.post(f"{sim.base_url}/_sim/scan/e1") as reply:
                 assert reply.status == 200
             await client_a.wait(lambda r: "WORKING" in statuses(r, "e1"), "WORKING")
-            await eventually(lambda: _stored(store, "e1", Status.WORKING))
+            await wait_stored(store, "e1", Status.WORKING)
 
             async with http.post(f"{relay_url}{API}/logout/e1", headers=bearer(a)) as reply:
                 assert reply.status == 200, await reply.text()
             await client_a.wait(lambda r: statuses(r, "e1")[-1:] == ["STOPPED"], "STOPPED")
-            await eventually(lambda: _stored(store, "e1", Status.STOPPED))
+            await wait_stored(store, "e1", Status.STOPPED)
 
         path = statuses(client_a, "e1")
         assert path.index("SCAN_QR_CODE") < path.index("WORKING") < len(path) - 1
@@ -72,15 +72,4 @@ async def test_pairing_login_logout_reach_the_tenant_room(
 
 
 async def test_readiness_reports_the_upstream(relay_url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-
-        async def ready() -> bool:
-            async with http.get(f"{relay_url}/readyz") as reply:
-                return reply.status == 200
-
-        assert await eventually(ready)
-
-
-async def _stored(store: Store, name: str, status: Status) -> bool:
-    row = await store.get_instance(name)
-    return row is not None and row.status is status
+    await wait_healthy(f"{relay_url}/readyz")

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from relay.evolution import EvolutionClient
 from simulator import Call as SimCall
 from simulator import PresetInstance, SimConfig, Simulator
+from tests.conftest import MakeSimulator
 from tests.support import fast_sim_config
 
 from .fakes import APIKEY, SIM_APIKEY, ClientFactory, FakeEvolution, FakeFactory
@@ -76,10 +77,9 @@ def fast_config(**overrides: Any) -> SimConfig:
 
 
 @pytest.fixture
-async def make_upstream() -> AsyncIterator[UpstreamFactory]:
+async def make_upstream(make_simulator: MakeSimulator) -> AsyncIterator[UpstreamFactory]:
     """``await make_upstream(client={...}, **sim_config)`` → simulator + client, both closed
     afterwards (clients first, so no request is in flight when a simulator stops)."""
-    sims: list[Simulator] = []
     clients: list[EvolutionClient] = []
 
     async def make(
@@ -88,9 +88,9 @@ async def make_upstream() -> AsyncIterator[UpstreamFactory]:
         presets: list[PresetInstance] | None = None,
         **config: Any,
     ) -> Upstream:
-        sim = Simulator(fast_config(presets=presets or [], **config))
-        url = await sim.start("127.0.0.1", 0)
-        sims.append(sim)
+        sim = await make_simulator(fast_config(presets=presets or [], **config))
+        assert sim.base_url
+        url = sim.base_url
         options: dict[str, Any] = {"apikey": SIM_APIKEY, "request_timeout": 5.0, **(client or {})}
         evo = EvolutionClient(
             url, SecretStr(options.pop("apikey")), options.pop("request_timeout"), **options
@@ -102,8 +102,6 @@ async def make_upstream() -> AsyncIterator[UpstreamFactory]:
     yield make
     for evo in clients:
         await evo.close()
-    for sim in sims:
-        await sim.stop()
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.store import Status, Store
 from simulator import PresetInstance, Simulator
+from tests.conftest import MakeSimulator
 from tests.faults.conftest import OwnPostgres
 from tests.hub.conftest import Recorder, make_recorder
-from tests.support import eventually, fast_sim_config
+from tests.support import eventually, fast_sim_config, true_status
 
 KEY = "faults-sim-key"
 TENANT = "tenant-f"
@@ -34,16 +35,6 @@ NAMES = [f"f{i}" for i in range(8)]
 STEP_EVERY = 0.1  # ten transitions a second
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def truth(sim: Simulator, name: str) -> Status:
-    """What the relay must end up storing for the simulator's instance."""
-    instance = sim.instance(name)
-    if instance.state == "open":
-        return Status.WORKING
-    if instance.state == "connecting":
-        return Status.SCAN_QR_CODE if instance.qr.code else Status.STARTING
-    return Status.STOPPED
 
 
 @dataclass
@@ -109,7 +100,7 @@ class Scene:
             stored = await self.stored()
         except OSError:
             return False
-        return all(stored.get(name) is truth(self.sim, name) for name in NAMES)
+        return all(stored.get(name) is true_status(self.sim.instance(name)) for name in NAMES)
 
     async def poll_readyz(self) -> None:
         while True:
@@ -123,11 +114,13 @@ class Scene:
 
 @pytest.fixture
 async def scene(
-    own_postgres: OwnPostgres, aiohttp_server: Any, make_settings: Callable[..., Settings]
+    own_postgres: OwnPostgres,
+    aiohttp_server: Any,
+    make_simulator: MakeSimulator,
+    make_settings: Callable[..., Settings],
 ) -> AsyncIterator[Scene]:
     presets = [PresetInstance(name, state="open") for name in NAMES]
-    sim = Simulator(fast_sim_config(KEY, presets=presets))
-    await sim.start()
+    sim = await make_simulator(fast_sim_config(KEY, presets=presets))
     store = await Store.open(own_postgres.dsn)
     for name in NAMES:
         await store.create_instance(TENANT, name, status=Status.WORKING, reason="test",
@@ -154,7 +147,6 @@ async def scene(
             if scene.driver.task is not None:
                 await scene.driver.stop()
             await client.client.disconnect()
-            await sim.stop()
 
 
 async def _steps(scene: Scene, count: int) -> None:
@@ -200,7 +192,7 @@ async def test_postgres_stopped_for_8_s_loses_no_status(
 
         async def history_true() -> bool:
             latest = [(await store.status_history(name, 1))[0].status for name in NAMES]
-            return latest == [truth(scene.sim, name) for name in NAMES]
+            return latest == [true_status(scene.sim.instance(name)) for name in NAMES]
 
         await eventually(history_true)
     finally:

@@ -4,34 +4,29 @@ each item (ok, FAIL, warn, skip = "not verified"), never "ok" for what it could 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simulator import SimConfig, Simulator
-from tests.conftest import JWT_SECRET, free_port
+from tests.conftest import JWT_SECRET, MakeSimulator, free_port
 from tests.logscan import assert_clean
+from tests.support import clean_env
 
 KEY = "sim-global-key"
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(SimConfig(apikey=KEY))
-    await sim.start("127.0.0.1", 0)
-    yield sim
-    await sim.stop()
+async def simulator(make_simulator: MakeSimulator) -> Simulator:
+    return await make_simulator(SimConfig(apikey=KEY))
 
 
 async def run_check(
     tmp_path: Path, *args: str, env_file: Path | None = None, **env: str
 ) -> tuple[int, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    clean.update({"RELAY_PORT": str(free_port()), **env})
+    clean = clean_env(**{"RELAY_PORT": str(free_port()), **env})
     flags = ["--env-file", str(env_file)] if env_file else []
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "relay", "check", *flags, *args, env=clean, cwd=tmp_path,

@@ -3,46 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import aiohttp
 import jwt
 
-from simulator import SimConfig, Simulator
-from tests.conftest import JWT_SECRET, free_port
+from simulator import SimConfig
+from tests.conftest import JWT_SECRET, MakeSimulator, free_port
+from tests.support import clean_env, wait_healthy
 
 
 def relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    return {
-        **clean,
+    defaults = {
         "RELAY_DATA_DIR": str(tmp_path / "data"),
         "RELAY_JWT_SECRET": JWT_SECRET,
         "RELAY_EVOLUTION_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
         "RELAY_EVOLUTION_APIKEY": "test-global-apikey",
-        **extra,
     }
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float) -> None:
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                output = proc.stdout.read() if proc.stdout else ""
-                raise AssertionError(f"serve exited ({proc.returncode}) before answering: {output}")
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)  # polling a process we do not control, with a deadline
-    raise AssertionError(f"{url} did not answer in time")
+    return clean_env(**defaults) | extra
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
@@ -68,7 +48,7 @@ async def test_serve_on_embedded_postgres_stops_on_sigterm_and_restarts(tmp_path
         port = free_port()
         proc = start_serve(tmp_path, port)
         try:
-            await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, time.monotonic() + 45)
+            await wait_healthy(f"http://127.0.0.1:{port}/healthz", 45, proc)
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=5)
         finally:
@@ -102,23 +82,21 @@ def test_token_refuses_an_unknown_role(tmp_path: Path) -> None:
 
 
 async def test_ctrl_c_with_the_upstream_connected_shuts_down_in_order(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, make_simulator: MakeSimulator
 ) -> None:
     """A Socket.IO client must not take over SIGINT (python-socketio's default does)."""
-    sim = Simulator(SimConfig(apikey="sim-key-0123"))
-    await sim.start("127.0.0.1", 0)
+    sim = await make_simulator(SimConfig(apikey="sim-key-0123"))
     port = free_port()
     proc = start_serve(
         tmp_path, port, RELAY_DATABASE_URL=database_url, RELAY_EVOLUTION_URL=sim.base_url or "",
         RELAY_EVOLUTION_APIKEY="sim-key-0123",
     )  # fmt: skip
     try:
-        await wait_healthy(f"http://127.0.0.1:{port}/readyz", proc, time.monotonic() + 30)
+        await wait_healthy(f"http://127.0.0.1:{port}/readyz", 30, proc)
         proc.send_signal(signal.SIGINT)
         output, _ = await asyncio.to_thread(proc.communicate, timeout=5)
     finally:
         stop(proc)
-        await sim.stop()
     assert proc.returncode == 0, output
     assert "evo-relay stopped after" in output
     assert "Traceback" not in output and "CancelledError" not in output

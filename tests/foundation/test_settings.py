@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from relay.config import load_settings
 from relay.errors import ConfigError
 from tests.conftest import JWT_SECRET
+from tests.support import clean_env
 
 VALID = {
     "RELAY_EVOLUTION_URL": "http://127.0.0.1:9",
@@ -23,10 +24,9 @@ VALID = {
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
     return subprocess.run(
         [sys.executable, "-m", "relay", *args],
-        env={**clean, **env},
+        env=clean_env(**env),
         cwd=tmp_path,  # no stray .env file
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -14,15 +13,13 @@ from aiohttp.test_utils import TestClient
 from relay.app import create_app
 from relay.config import Settings
 from simulator import SimConfig, Simulator
+from tests.conftest import MakeSimulator
 from tests.support import eventually
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(SimConfig(apikey="sim-key-0123"))
-    await sim.start("127.0.0.1", 0)
-    yield sim
-    await sim.stop()
+async def simulator(make_simulator: MakeSimulator) -> Simulator:
+    return await make_simulator(SimConfig(apikey="sim-key-0123"))
 
 
 @pytest.fixture
@@ -81,7 +78,7 @@ async def test_readyz_follows_the_database_and_reports_the_upstream(
         return response.status, body["checks"], [u["state"] for u in body["upstream"]]
 
     ready = (200, {"tasks": True, "database": True}, ["up"])
-    await eventually(lambda: _equals(readiness, ready))
+    await eventually(readiness, until=lambda found: found == ready, what=f"readiness {ready}")
     admin = await asyncpg.connect(pg_root_dsn)
     try:
         await admin.execute(f"ALTER ROLE {role} NOLOGIN")
@@ -90,13 +87,9 @@ async def test_readyz_follows_the_database_and_reports_the_upstream(
         )
         assert await readiness() == (503, {"tasks": True, "database": False}, ["up"])
         await admin.execute(f"ALTER ROLE {role} LOGIN")
-        await eventually(lambda: _equals(readiness, ready))
+        await eventually(readiness, until=lambda found: found == ready, what=f"readiness {ready}")
     finally:
         await admin.close()
-
-
-async def _equals(read: Callable[[], Any], expected: Any) -> bool:
-    return bool(await read() == expected)
 
 
 async def test_readyz_reports_an_unreachable_evolution_without_failing(

@@ -24,6 +24,7 @@ from relay.config import Settings
 from relay.hub.fanout import Fanout, Sink, event_frame, ws_frame
 from relay.hub.hub import dumps
 from relay.hub.rooms import tenant_room
+from tests.support import eventually
 
 from .conftest import DEADLINE, Relay, SioFactory
 
@@ -184,15 +185,6 @@ async def test_deflate_sessions_stay_queued(
         assert text == "4" + event_frame("e", dumps({"big": "x" * 70_000, "seq": seq}))
 
 
-async def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def fill(relay: Relay, until: Callable[[], bool], limit: int = 20_000) -> list[int]:
     """Publish 4 KB events until ``until()``; yields to the loop so writers can run."""
     seqs = []
@@ -234,7 +226,7 @@ async def test_a_reader_too_far_behind_is_cut_and_cleaned_up(
     client = await raw_client(token("acme"), rcvbuf=8192)
     sink = fanout._sinks[fanout._manager.eio_sid_from_sid(list(relay_app.hub._io.clients)[1], "/")]
     seqs = await fill(relay_app, sink.transport.is_closing)
-    await wait_until(lambda: len(relay_app.hub._io.clients) == 1, "the cut session's cleanup")
+    await eventually(lambda: len(relay_app.hub._io.clients) == 1, what="the cut session's cleanup")
     assert sink not in fanout._sinks.values()
     with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
         while True:  # what was buffered, then the end of the stream
@@ -254,5 +246,7 @@ async def test_a_closing_transport_is_skipped(
     raw[0].transport.close()  # mid-close: still in the room, its transport going away
     assert fanout.deliver([tenant_room("acme")], event_frame("e", '{"n":1}')) == 1
     await other.wait_count("e", 1)
-    await wait_until(lambda: len(relay_app.hub._io.clients) == 1, "the closed session's cleanup")
+    await eventually(
+        lambda: len(relay_app.hub._io.clients) == 1, what="the closed session's cleanup"
+    )
     assert fanout.deliver([tenant_room("acme")], event_frame("e", '{"n":2}')) == 1

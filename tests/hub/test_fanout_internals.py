@@ -29,6 +29,7 @@ from socketio.base_manager import BaseManager
 from relay.hub.fanout import NAMESPACE, Fanout, engine_packet, event_frame
 from relay.hub.hub import dumps
 from relay.hub.rooms import tenant_room
+from tests.support import eventually
 
 from .conftest import Relay, SioFactory
 
@@ -176,9 +177,6 @@ async def test_fast_path_delivers_and_keeps_acks_rooms_and_cleanup(
     assert fanout.deliver([tenant_room("acme")], event_frame("e", "{}")) == 0
     fanout.enter(sid, tenant_room("acme"))
     await recorder.client.disconnect()
-    for _ in range(100):
-        if tenant_room("acme") not in manager.rooms.get(NAMESPACE, {}):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: tenant_room("acme") not in manager.rooms.get(NAMESPACE, {}))
     assert fanout.deliver([tenant_room("acme")], event_frame("e", "{}")) == 0
     assert relay_app.hub._io.clients == {}

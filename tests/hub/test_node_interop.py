@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from tests.nodeclient import NodeFactory, node_clients
+from tests.support import eventually
 
-from .conftest import DEADLINE, Relay
+from .conftest import Relay
 
 pytestmark = pytest.mark.node
 
@@ -51,7 +52,7 @@ async def test_node_client_gets_snapshot_status_and_qr(
     # websocket sessions get direct frames (7-, 16- and 64-bit lengths); polling ones the queue
     fanout = relay_app.hub._io.fanout
     if transport == "upgrade":
-        await poll_until(lambda: any(s.sock.upgraded for s in fanout._sinks.values()))
+        await eventually(lambda: any(s.sock.upgraded for s in fanout._sinks.values()))
     sent = []
     for size in (1, 20_000, 70_000, 1, 1):
         payload = {"text": 'ç ✓ "q"' * size}
@@ -61,14 +62,6 @@ async def test_node_client_gets_snapshot_status_and_qr(
     assert client.events("m") == sent
     sinks = list(fanout._sinks.values())
     assert [sink.direct for sink in sinks] == ([] if transport == "polling" else [True])
-
-
-async def poll_until(predicate: Callable[[], bool]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def test_node_client_bad_token_gets_unauthorized(

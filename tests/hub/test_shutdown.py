@@ -10,6 +10,7 @@ import aiohttp
 
 from relay.app import create_app, serve
 from relay.config import Settings
+from tests.support import eventually, wait_healthy
 
 from ..conftest import bearer, free_port
 from .conftest import DEADLINE, make_recorder
@@ -26,13 +27,7 @@ async def test_serve_stops_with_clients_connected(
     server = asyncio.create_task(serve(settings, stop=stop, app=app))
     recorder = make_recorder()
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):  # until the listener is up
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        break
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
+        await wait_healthy(url + "/healthz")
         await recorder.client.connect(url, auth={"token": token("acme")}, transports=["websocket"])
         await recorder.wait_count("instances.snapshot", 1)
         async with session.get(url + "/api/events", headers=bearer(token("acme"))) as stream:
@@ -42,9 +37,5 @@ async def test_serve_stops_with_clients_connected(
             rest = await asyncio.wait_for(stream.content.read(), DEADLINE)
             assert b"event: instances.snapshot" in rest
         await asyncio.wait_for(server, DEADLINE)
-    for _ in range(100):
-        if not recorder.client.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not recorder.client.connected
+    await eventually(lambda: not recorder.client.connected, what="the client disconnected")
     await recorder.client.disconnect()

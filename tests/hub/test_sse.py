@@ -11,6 +11,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.support import eventually
+
 from ..conftest import bearer
 from .conftest import DEADLINE, Relay
 
@@ -29,18 +31,17 @@ class Stream:
 
     async def next(self) -> Frame:
         fields: dict[str, str] = {}
-        while True:
-            raw = await asyncio.wait_for(self.response.content.readline(), DEADLINE)
-            if not raw:
-                raise AssertionError("stream ended")
-            line = raw.decode().rstrip("\n")
-            if line == "" and fields:
-                return Frame(fields.get("id"), fields["event"], json.loads(fields["data"]))
-            if line.startswith(":"):
-                self.comments += 1
-            elif line:
-                key, _, value = line.partition(": ")
-                fields[key] = value
+        async with asyncio.timeout(DEADLINE):  # for the whole frame: keep-alives do not extend it
+            while raw := await self.response.content.readline():
+                line = raw.decode().rstrip("\n")
+                if line == "" and fields:
+                    return Frame(fields.get("id"), fields["event"], json.loads(fields["data"]))
+                if line.startswith(":"):
+                    self.comments += 1
+                elif line:
+                    key, _, value = line.partition(": ")
+                    fields[key] = value
+        raise AssertionError("stream ended")
 
     async def take(self, count: int) -> list[Frame]:
         return [await self.next() for _ in range(count)]
@@ -111,9 +112,6 @@ async def test_client_going_away_is_cleaned_up(relay_app: Relay, token: Callable
     async with sse(relay_app.url, headers=bearer(token("acme"))) as stream:
         await stream.next()
         assert gauge._value.get() == 1
-    for _ in range(200):  # the stream notices within its liveness tick (1 s)
-        if gauge._value.get() == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert gauge._value.get() == 0
+    # the stream notices within its liveness tick (1 s)
+    await eventually(lambda: gauge._value.get() == 0, what="the gauge back at 0")
     assert len(relay_app.hub._sse) == 0

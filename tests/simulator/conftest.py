@@ -16,7 +16,7 @@ import pytest
 import socketio
 
 from simulator import PresetInstance, SimConfig, Simulator
-from tests.conftest import EVOLUTION_SAMPLES
+from tests.conftest import EVOLUTION_SAMPLES, MakeSimulator
 from tests.support import eventually, fast_sim_config
 
 KEY = "test-global-key"
@@ -63,21 +63,19 @@ MakeSim = Callable[..., Awaitable[Running]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[MakeSim]:
+async def make_sim(make_simulator: MakeSimulator) -> AsyncIterator[MakeSim]:
     made: list[Running] = []
 
     async def make(presets: list[PresetInstance] | None = None, **overrides: Any) -> Running:
-        config = fast_config(presets=presets or [], **overrides)
-        sim = Simulator(config)
-        url = await sim.start("127.0.0.1", 0)
-        running = Running(sim, url, aiohttp.ClientSession())
+        sim = await make_simulator(fast_config(presets=presets or [], **overrides))
+        assert sim.base_url
+        running = Running(sim, sim.base_url, aiohttp.ClientSession())
         made.append(running)
         return running
 
     yield make
     for running in made:
         await running.http.close()
-        await running.sim.stop()
 
 
 @pytest.fixture

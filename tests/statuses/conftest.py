@@ -22,6 +22,7 @@ from relay.config import Settings
 from relay.metrics import Metrics
 from relay.store import Status, Store
 from simulator import PresetInstance, Simulator
+from tests.conftest import MakeSimulator
 from tests.hub.conftest import Recorder, make_recorder
 from tests.support import fast_sim_config
 
@@ -73,7 +74,10 @@ RelayFor = Callable[..., Awaitable[Stage]]
 
 @pytest.fixture
 async def relay_for(
-    aiohttp_server: Any, store: Store, make_settings: Callable[..., Settings]
+    aiohttp_server: Any,
+    make_simulator: MakeSimulator,
+    store: Store,
+    make_settings: Callable[..., Settings],
 ) -> AsyncIterator[RelayFor]:
     opened: list[Stage] = []
 
@@ -88,8 +92,7 @@ async def relay_for(
         config = fast_sim_config(
             KEY, presets=presets, global_events=mode == "global", **(sim or {})
         )
-        simulator = Simulator(config)
-        await simulator.start()
+        simulator = await make_simulator(config)
         for name, tenant in (tenants or {}).items():
             await store.create_instance(tenant, name, status=Status.STOPPED, reason="test",
                                         websocket_enabled=True)  # fmt: skip
@@ -111,4 +114,3 @@ async def relay_for(
         for recorder in stage.clients:
             await recorder.client.disconnect()
         await stage.http.close()
-        await stage.sim.stop()

@@ -8,7 +8,7 @@ import pytest
 from relay.store import Status
 from simulator import PresetInstance
 from tests.statuses.conftest import RelayFor
-from tests.support import eventually
+from tests.support import eventually, wait_stored
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,10 +21,7 @@ async def test_a_looping_instance_does_not_flap(relay_for: RelayFor, mode: str) 
     )  # fmt: skip
     client = await stage.client("t")
 
-    async def starting() -> bool:
-        return await stage.status("loop1") is Status.STARTING
-
-    await eventually(starting)
+    await wait_stored(stage.store, "loop1", Status.STARTING)
 
     def deferred() -> float:  # reconciliations that left the instance to its live events
         return stage.sample("relay_reconciliations_total", {"outcome": "live"})

@@ -11,7 +11,7 @@ from relay.store import Status
 from simulator import PresetInstance
 from tests.hub.conftest import Recorder
 from tests.statuses.conftest import RelayFor
-from tests.support import eventually
+from tests.support import wait_stored
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,24 +26,21 @@ async def test_statuses_are_true_again_after_evolution_restarts(
     )  # fmt: skip
     panel = await stage.client("a")
 
-    async def stored(name: str, status: Status) -> bool:
-        return await stage.status(name) is status
-
     def upstream_states(r: Recorder) -> list[str]:
         """What the panel was told: the snapshot's state, then every upstream.status."""
         (snapshot,) = r.named("instances.snapshot")
         told = [u["state"] for u in snapshot["upstream"]]
         return told + [u["state"] for u in r.named("upstream.status")]
 
-    await eventually(lambda: stored("s1", Status.WORKING))
+    await wait_stored(stage.store, "s1", Status.WORKING)
     assert await stage.status("s2") is Status.STOPPED
     await panel.wait(lambda r: upstream_states(r)[-1:] == ["up"], "upstream up")
     before = len(panel.named("upstream.status"))
 
     await stage.sim.restart(down_for=2.0)
     # s1 had a session: open again; s2 had none: pairing, with a QR.
-    await eventually(lambda: stored("s1", Status.WORKING), within=20)
-    await eventually(lambda: stored("s2", Status.SCAN_QR_CODE), within=20)
+    await wait_stored(stage.store, "s1", Status.WORKING, within=20)
+    await wait_stored(stage.store, "s2", Status.SCAN_QR_CODE, within=20)
     await panel.wait(
         lambda r: [u["state"] for u in r.named("upstream.status")[before:]] == ["down", "up"],
         "upstream.status down, then up",

@@ -25,6 +25,7 @@ from relay.store import Instance, Status, StatusChange, Store
 from relay.tasks import Tasks
 from relay.tracker import InstanceTracker
 from simulator import PresetInstance, SimConfig, Simulator
+from tests.conftest import MakeSimulator
 from tests.support import eventually, fast_sim_config
 
 KEY = "upstream-test-key"
@@ -127,8 +128,12 @@ MakeLive = Callable[..., Awaitable[LiveEnv]]
 
 
 @pytest.fixture
-async def live_env(store: Store, make_settings: Callable[..., Settings]) -> AsyncIterator[MakeLive]:
-    opened: list[tuple[Simulator, Tasks, InstanceTracker, EvolutionClient]] = []
+async def live_env(
+    make_simulator: MakeSimulator, store: Store, make_settings: Callable[..., Settings]
+) -> AsyncIterator[MakeLive]:
+    """``await live_env(presets, tenants)`` → a simulator and a tracker following it; trackers
+    are closed after the test, then the simulators."""
+    opened: list[tuple[Tasks, InstanceTracker, EvolutionClient]] = []
 
     async def make(
         presets: list[PresetInstance],
@@ -141,8 +146,9 @@ async def live_env(store: Store, make_settings: Callable[..., Settings]) -> Asyn
         settle: float = 0.05,
         start: bool = True,
     ) -> LiveEnv:
-        sim = Simulator(fast_config(presets=presets, **(config or {})))
-        url = await sim.start()
+        sim = await make_simulator(fast_config(presets=presets, **(config or {})))
+        assert sim.base_url
+        url = sim.base_url
         for name, tenant in tenants.items():
             await store.create_instance(
                 tenant, name, status=initial, reason="test", websocket_enabled=True,
@@ -164,15 +170,14 @@ async def live_env(store: Store, make_settings: Callable[..., Settings]) -> Asyn
             state_rule=handlers.status.intent_for_state,
             reconcile_interval=reconcile_interval, first_retry_delay=0.05, settle=settle,
         )  # fmt: skip
-        opened.append((sim, tasks, live, evolution))
+        opened.append((tasks, live, evolution))
         if start:
             await live.start()
             await eventually(live.ready)
         return LiveEnv(sim, store, hub, live, metrics, evolution)
 
     yield make
-    for sim, tasks, live, evolution in reversed(opened):
+    for tasks, live, evolution in reversed(opened):
         await tasks.close()
         await live.close()
         await evolution.close()
-        await sim.stop()

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from relay.store import Status
 from simulator import PresetInstance
-from tests.upstream.conftest import MakeLive, eventually
+from tests.support import eventually, wait_stored
+from tests.upstream.conftest import MakeLive
 
 NAMES = ["connection.update", "qrcode.updated", "messages.upsert", "logout.instance", "x"]
 
@@ -70,10 +71,6 @@ async def test_malformed_envelopes_are_counted_and_harmless(live_env: MakeLive) 
 
     # Still running: a real event goes through and is written.
     await env.sim.drop("m1", 401)
-    await eventually(lambda: _status(env, "m1", Status.STOPPED))
+    await wait_stored(env.store, "m1", Status.STOPPED)
     env.assert_no_secrets()
     assert all("apikey" not in p.payload for p in env.hub.published)
-
-
-async def _status(env: Any, name: str, status: Status) -> bool:
-    return await env.status(name) is status  # type: ignore[no-any-return]

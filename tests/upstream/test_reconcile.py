@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from relay.store import Status
 from simulator import PresetInstance, Simulator
-from simulator.state import Instance as SimInstance
-from tests.upstream.conftest import LiveEnv, MakeLive, eventually
-
-
-def truth(instance: SimInstance | None) -> Status:
-    """What the stored status must be for the simulator's in-memory state."""
-    if instance is None:
-        return Status.FAILED
-    if instance.state == "open":
-        return Status.WORKING
-    if instance.state == "connecting":
-        return Status.SCAN_QR_CODE if instance.qr.code else Status.STARTING
-    return Status.STOPPED
+from tests.support import eventually, true_status, wait_stored
+from tests.upstream.conftest import LiveEnv, MakeLive
 
 
 async def statuses_true(env: LiveEnv, sim: Simulator, names: list[str]) -> bool:
     for name in names:
-        if await env.status(name) is not truth(sim.store.get(name)):
+        if await env.status(name) is not true_status(sim.store.get(name)):
             return False
     return True
 
@@ -43,11 +32,11 @@ async def test_periodic_drift_marks_missing_upstream_failed(live_env: MakeLive) 
         {"kept": "t", "ghost": "t"},  # "ghost" is recorded here, unknown to Evolution
         reconcile_interval=0.2,
     )
-    row = await eventually(_failed(env, "ghost"))
+    row = await wait_stored(env.store, "ghost", Status.FAILED)
     assert row.status_reason == "missing upstream"
     # Evolution loses "kept" later: the periodic pass catches it, and the row stays.
     env.sim.store.remove(env.sim.instance("kept"))
-    row = await eventually(_failed(env, "kept"))
+    row = await wait_stored(env.store, "kept", Status.FAILED)
     assert row.status_reason == "missing upstream"
     assert {i.name for i in await env.store.list_instances()} == {"kept", "ghost"}
 
@@ -77,7 +66,7 @@ async def test_upstream_restart_converges_to_truth(live_env: MakeLive) -> None:
             print(
                 n,
                 await env.status(n),
-                truth(sim.store.get(n)),
+                true_status(sim.store.get(n)),
                 [
                     (p.event, p.payload.get("status") or (p.payload.get("data") or {}).get("state"))
                     for p in env.hub.events(n)
@@ -99,11 +88,3 @@ async def test_upstream_restart_converges_to_truth(live_env: MakeLive) -> None:
     for name in ("r0", "r1", "r2", "r4", "r5"):
         await eventually(lambda name=name: env.live.upstream.subscribed(name))
     env.assert_no_secrets()
-
-
-def _failed(env, name):  # type: ignore[no-untyped-def]
-    async def check():  # type: ignore[no-untyped-def]
-        row = await env.store.get_instance(name)
-        return row if row is not None and row.status is Status.FAILED else None
-
-    return check

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from relay.store import Status
 from simulator import PresetInstance
-from tests.upstream.conftest import MakeLive, eventually
+from tests.support import eventually, wait_stored
+from tests.upstream.conftest import MakeLive
 
 
 async def test_pairing_login_logout_written_and_broadcast(live_env: MakeLive) -> None:
@@ -14,7 +15,7 @@ async def test_pairing_login_logout_written_and_broadcast(live_env: MakeLive) ->
 
     await env.evolution.connect("a1")
     await eventually(lambda: env.hub.events("a1", "qrcode.updated"))
-    row = await eventually(_row_in(env, "a1", Status.SCAN_QR_CODE))
+    row = await wait_stored(env.store, "a1", Status.SCAN_QR_CODE)
     assert row.qr_base64 is not None and row.qr_base64.startswith("data:image/png;base64,")
     qr_event = env.hub.events("a1", "qrcode.updated")[0]
     assert qr_event.tenant_id == "tenant-a"
@@ -22,13 +23,13 @@ async def test_pairing_login_logout_written_and_broadcast(live_env: MakeLive) ->
     assert qr_event.payload["receivedAt"].endswith("Z")
 
     await env.sim.scan("a1", wuid="5511999990000@s.whatsapp.net", profile_name="Ana")
-    row = await eventually(_row_in(env, "a1", Status.WORKING))
+    row = await wait_stored(env.store, "a1", Status.WORKING)
     assert (row.wuid, row.profile_name, row.qr_base64) == (
         "5511999990000@s.whatsapp.net", "Ana", None,
     )  # fmt: skip
 
     await env.evolution.logout("a1")
-    await eventually(_row_in(env, "a1", Status.STOPPED))
+    await wait_stored(env.store, "a1", Status.STOPPED)
     statuses = [c.status for c in env.hub.changes if c.instance_name == "a1"]
     assert statuses[-3:] == [Status.SCAN_QR_CODE, Status.WORKING, Status.STOPPED]
     assert {p.tenant_id for p in env.hub.published} == {"tenant-a"}
@@ -44,9 +45,9 @@ async def test_final_close_codes(live_env: MakeLive) -> None:
     await eventually(lambda: env.live.upstream.subscribed("f401"))
     await env.sim.drop("f403", 403)
     await env.sim.drop("f401", 401)
-    row = await eventually(_row_in(env, "f403", Status.FAILED))
+    row = await wait_stored(env.store, "f403", Status.FAILED)
     assert row.status_reason == "closed (403)"
-    row = await eventually(_row_in(env, "f401", Status.STOPPED))
+    row = await wait_stored(env.store, "f401", Status.STOPPED)
     assert row.status_reason == "logged out (401)"
 
 
@@ -55,7 +56,7 @@ async def test_qr_limit_refused_is_stopped(live_env: MakeLive) -> None:
         [PresetInstance("q1")], {"q1": "t"}, config={"qr_limit": 2, "qr_interval": 0.05}
     )
     await env.evolution.connect("q1")
-    row = await eventually(_row_in(env, "q1", Status.STOPPED, reason_prefix="refused"))
+    row = await wait_stored(env.store, "q1", Status.STOPPED, reason_prefix="refused")
     assert row.qr_base64 is None
     # The QR-limit qrcode.updated (no QR in it) was re-emitted but wrote nothing.
     qr_events = env.hub.events("q1", "qrcode.updated")
@@ -65,20 +66,10 @@ async def test_qr_limit_refused_is_stopped(live_env: MakeLive) -> None:
 async def test_removal_on_evolution_removes_the_instance(live_env: MakeLive) -> None:
     """Deleted behind the relay's back: the row goes and the tenant hears instance.removed."""
     env = await live_env([PresetInstance("r1", state="open")], {"r1": "t"})
-    await eventually(_row_in(env, "r1", Status.WORKING))
+    await wait_stored(env.store, "r1", Status.WORKING)
     await env.evolution.delete("r1")
     await eventually(lambda: env.hub.events("r1", "instance.removed"))
     assert await env.store.get_instance("r1") is None
     removed = env.hub.events("r1", "instance.removed")
     assert [p.payload["reason"] for p in removed] == ["removed upstream"]
     assert [c.status for c in env.hub.changes if c.instance_name == "r1"][-1:] != [Status.FAILED]
-
-
-def _row_in(env: object, name: str, status: Status, reason_prefix: str = ""):  # type: ignore[no-untyped-def]
-    async def check():  # type: ignore[no-untyped-def]
-        row = await env.store.get_instance(name)  # type: ignore[attr-defined]
-        if row and row.status is status and (row.status_reason or "").startswith(reason_prefix):
-            return row
-        return None
-
-    return check

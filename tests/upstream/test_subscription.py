@@ -5,7 +5,8 @@ from __future__ import annotations
 from relay.store import Status
 from relay.upstream import Backoff
 from simulator import PresetInstance
-from tests.upstream.conftest import MakeLive, eventually
+from tests.support import eventually, wait_stored
+from tests.upstream.conftest import MakeLive
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
@@ -76,7 +77,7 @@ async def test_zombie_events_after_delete_are_ignored_and_counted(live_env: Make
         mode="global",
         config={"global_events": True, "zombie_events": True},
     )
-    await eventually(_status_is(env, "z1", Status.WORKING))
+    await wait_stored(env.store, "z1", Status.WORKING)
     # The relay's own delete: the row goes first, then Evolution's events are zombies.
     row = await env.store.get_instance("z1")
     assert row is not None and await env.store.delete_instance("z1")
@@ -92,14 +93,7 @@ async def test_instance_added_is_followed_at_once(live_env: MakeLive) -> None:
     env = await live_env([PresetInstance("late", state="open")], {})
     row = await env.store.create_instance("t9", "late", status=Status.STOPPED, reason="adopt")
     await env.live.instance_added(row)
-    await eventually(_status_is(env, "late", Status.WORKING))  # reconciled at once
+    await wait_stored(env.store, "late", Status.WORKING)  # reconciled at once
     await eventually(lambda: env.live.upstream.subscribed("late"))
     await env.live.instance_removed(row)
     assert not env.live.upstream.subscribed("late")
-
-
-def _status_is(env, name, status):  # type: ignore[no-untyped-def]
-    async def check() -> bool:
-        return await env.status(name) is status  # type: ignore[no-any-return]
-
-    return check
