@@ -1,10 +1,11 @@
-"""Isolation through the whole relay, as a property (issue 5).
+"""Isolation through the whole relay, as a property, with a fleet of two Evolution servers.
 
 Hypothesis draws sequences over three tenants of Evolution events (emitted by the simulator,
 with the instance token in their ``apikey``), management API calls with any tenant's token and
 any role, and Socket.IO connects and disconnects. Whatever the sequence, no client receives an
 event, a snapshot entry or a status of another tenant, and no payload carries ``apikey`` or an
-instance token. Each example runs on its own event loop with a fresh simulator and app.
+instance token. Each example runs on its own event loop with two fresh simulators (the
+tenants' instances spread over both, each server with its own key) and a fresh app.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,14 +29,16 @@ from relay.evolution.names import EVENTS_2_3
 from relay.store import Status
 from simulator import PresetInstance, Simulator
 from tests.conftest import bearer
+from tests.fleet.conftest import KEYS, fleet_file
 from tests.hub.conftest import Recorder, make_recorder
-from tests.upstream.conftest import KEY, fast_config
+from tests.support import fast_sim_config
 
 from .conftest import API
 
 TENANTS = ("t0", "t1", "t2")
 NAMES = {tenant: (f"{tenant}-a", f"{tenant}-b") for tenant in TENANTS}
 OWNER = {name: tenant for tenant, names in NAMES.items() for name in names}
+SERVER_OF = {name: ("evo-a", "evo-b")[i % 2] for i, name in enumerate(sorted(OWNER))}
 EVENT_DATA: dict[str, Callable[[str], Any]] = {
     "messages.upsert": lambda n: {"key": {"id": f"m-{n}"}, "message": {"conversation": "oi"}},
     "connection.update": lambda n: {"instance": n, "state": "connecting", "statusReason": 200},
@@ -58,8 +62,8 @@ steps = st.lists(st.one_of(emit, emit, call, join, leave), max_size=12)
 
 
 class World:
-    def __init__(self, url: str, sim: Simulator, app_settings: Settings) -> None:
-        self.url, self.sim, self.settings = url, sim, app_settings
+    def __init__(self, url: str, sims: dict[str, Simulator], app_settings: Settings) -> None:
+        self.url, self.sims, self.settings = url, sims, app_settings
         self.clients: dict[int, tuple[Recorder, str, Role]] = {}
         self.everyone: list[tuple[Recorder, str, Role]] = []
 
@@ -67,7 +71,7 @@ class World:
         return mint_token(self.settings, tenant=tenant, role=role, user=f"{role}-{tenant}")
 
     async def emit(self, name: str, event: str) -> None:
-        await self.sim.emit(name, event, EVENT_DATA[event](name))
+        await self.sims[SERVER_OF[name]].emit(name, event, EVENT_DATA[event](name))
 
     async def call(self, tenant: str, role: Role, action: str, name: str) -> None:
         method = "GET" if action == "status" else "POST"
@@ -123,10 +127,14 @@ def check(recorder: Recorder, tenant: str, role: Role, secrets: set[str]) -> Non
             assert OWNER[data["instance"]] == tenant, (name, data)
 
 
-async def scenario(app_settings: Settings, ops: list[tuple[Any, ...]]) -> int:
-    sim = Simulator(fast_config(presets=[PresetInstance(n, state="open") for n in OWNER]))
-    await sim.start()
-    app = create_app(app_settings.model_copy(update={"evolution_url": sim.base_url}))
+async def scenario(app_settings: Settings, ops: list[tuple[Any, ...]], where: Path) -> int:
+    sims: dict[str, Simulator] = {}
+    for server, key in KEYS.items():
+        mine = [PresetInstance(n, state="open") for n in OWNER if SERVER_OF[n] == server]
+        sims[server] = Simulator(fast_sim_config(key, presets=mine))
+        await sims[server].start()
+    fleet = fleet_file(where / "fleet.toml", sims, {})
+    app = create_app(app_settings.model_copy(update={"evolution_servers": fleet}))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -135,14 +143,15 @@ async def scenario(app_settings: Settings, ops: list[tuple[Any, ...]]) -> int:
             await store.delete_instance(name)  # left by an earlier example
             row = await store.create_instance(
                 tenant, name, status=Status.WORKING, reason="prop", websocket_enabled=True,
-                websocket_events=EVENTS_2_3,
+                websocket_events=EVENTS_2_3, server=SERVER_OF[name],
             )  # fmt: skip
             await app[FLEET].of(row.server).live.instance_added(row)
-        world = World(str(server.make_url("")).rstrip("/"), sim, app_settings)
+        world = World(str(server.make_url("")).rstrip("/"), sims, app_settings)
         for op in ops:
             await getattr(world, op[0])(*op[1:])
         await world.settle()
-        secrets = {instance.token for instance in sim.store.all() if instance.token}
+        secrets = {i.token for sim in sims.values() for i in sim.store.all() if i.token}
+        secrets |= set(KEYS.values())
         for recorder, tenant, role in world.everyone:
             check(recorder, tenant, role, secrets)
         for key in list(world.clients):
@@ -150,13 +159,14 @@ async def scenario(app_settings: Settings, ops: list[tuple[Any, ...]]) -> int:
         return sum(len(recorder.events) for recorder, _, _ in world.everyone)
     finally:
         await server.close()
-        await sim.stop()
+        for sim in sims.values():
+            await sim.stop()
 
 
 def test_isolation_holds_through_simulator_api_and_clients(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    app_settings = make_settings(evolution_apikey=KEY)
+    app_settings = make_settings(evolution_url=None, evolution_apikey=None)
     received: list[int] = []
 
     @settings(
@@ -166,7 +176,7 @@ def test_isolation_holds_through_simulator_api_and_clients(
     )
     @given(ops=steps)
     def run(ops: list[tuple[Any, ...]]) -> None:
-        received.append(asyncio.run(scenario(app_settings, ops)))
+        received.append(asyncio.run(scenario(app_settings, ops, tmp_path)))
 
     run()
     assert len(received) >= 10 and sum(received) > 0
