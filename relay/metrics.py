@@ -64,6 +64,13 @@ class Metrics:
         self.upstream_namespaces = Gauge(
             "relay_upstream_namespaces", "Evolution namespaces subscribed", registry=r
         )
+        self.fast_path = Gauge(
+            "relay_fast_path",
+            "1 when a component uses its fast path over library internals, 0 when the "
+            "library versions are untested and it uses the stock path (relay.internals)",
+            ["component"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
