@@ -77,7 +77,7 @@ async def tracker_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.evolution_server(), app[STORE], app[EVOLUTION], app[HUB], app[METRICS],
         app[TASKS], registrations=(handlers.status.register, handlers.events.register),
         state_rule=handlers.status.intent_for_state,
-        reconcile_interval=settings.reconcile_interval,
+        reconcile_interval=settings.reconcile_interval, fast_upstream=app[FAST_PATHS].upstream,
     )  # fmt: skip
     await tracker.start()
     app[LIVE] = tracker

@@ -72,7 +72,9 @@ class InstanceTracker:
         reconcile_interval: float,
         first_retry_delay: float = 0.25,
         settle: float = 1.0,
+        fast_upstream: bool = True,
     ) -> None:
+        """``fast_upstream``: the multiplexed upstream socket may be used (``relay.internals``)."""
         self.server = server
         self._store = store
         self._hub = hub
@@ -97,6 +99,7 @@ class InstanceTracker:
             spawn=tasks.spawn,
             metrics=metrics,
             first_delay=first_retry_delay,
+            fast=fast_upstream,
         )
         self.reconciler = Reconciler(
             evolution, store, self.writer, rule=state_rule, recent=self.freshness.recent,

@@ -1,7 +1,8 @@
 """``Subscription``: follow Evolution's Socket.IO output, in ``instance`` or ``global`` mode.
 
 - ``instance`` (default): one namespace ``/{name}`` per recorded instance, all over one
-  connection (:mod:`relay.upstream.socket`). A namespace refused with "Invalid namespace"
+  connection (:mod:`relay.upstream.socket`), or over a connection each on untested library
+  versions (:mod:`relay.upstream.per_namespace`). A namespace refused with "Invalid namespace"
   (lazy namespaces, docs/upstream.md §6.4) is retried alone, with backoff and jitter capped at
   30 s; the others are not held up.
 - ``global``: the root namespace only (``WEBSOCKET_GLOBAL_EVENTS=true``); events are kept
@@ -31,7 +32,8 @@ from typing import Any, Literal
 
 from relay.backoff import Backoff
 from relay.metrics import Metrics
-from relay.upstream.socket import ROOT, UpstreamSocket
+from relay.upstream.per_namespace import SocketPerNamespace
+from relay.upstream.socket import ROOT, MultiplexedSocket, UpstreamSocket
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,10 @@ class Subscription:
         first_delay: float = 0.25,
         max_delay: float = 30.0,
         reconnect_cap: float = 2.0,
+        fast: bool = True,
     ) -> None:
+        """``fast``: one multiplexed connection may be used (``relay.internals``, at start-up);
+        else a connection per namespace, over python-socketio's public API."""
         self.mode = mode
         self._feed = feed
         self._on_subscribed = on_subscribed
@@ -73,7 +78,11 @@ class Subscription:
         self._metrics = metrics
         self._first_delay = first_delay
         self._max_delay = max_delay
-        self._socket = UpstreamSocket(url, apikey, self)
+        self._socket: UpstreamSocket = (
+            MultiplexedSocket(url, apikey, self)
+            if fast
+            else SocketPerNamespace(url, apikey, self, spawn)
+        )
         self._wanted: set[str] = set()
         self._joined: set[str] = set()
         self._backoff: dict[str, Backoff] = {}

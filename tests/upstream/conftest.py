@@ -4,6 +4,10 @@
 for their tenants, and starts :class:`relay.tracker.InstanceTracker` against both with a
 :class:`RecordingHub` in place of ``relay.hub.Hub`` (same interface). Everything is closed at
 teardown.
+
+The tracker follows Evolution over one multiplexed connection (the fast path); a module that
+wants the stock path too (a connection per namespace, what untested library versions get)
+parametrizes the fixture: ``metafunc.parametrize("live_env", ["fast", "stock"], indirect=True)``.
 """
 
 from __future__ import annotations
@@ -126,8 +130,18 @@ class LiveEnv:
 MakeLive = Callable[..., Awaitable[LiveEnv]]
 
 
+def both_upstream_paths(metafunc: pytest.Metafunc) -> None:
+    """For a module's ``pytest_generate_tests``: run its ``live_env`` tests on both paths."""
+    if "live_env" in metafunc.fixturenames:
+        metafunc.parametrize("live_env", ["fast", "stock"], indirect=True)
+
+
 @pytest.fixture
-async def live_env(store: Store, make_settings: Callable[..., Settings]) -> AsyncIterator[MakeLive]:
+async def live_env(
+    store: Store, make_settings: Callable[..., Settings], request: pytest.FixtureRequest
+) -> AsyncIterator[MakeLive]:
+    path = getattr(request, "param", "fast")
+    assert path in ("fast", "stock"), path
     opened: list[tuple[Simulator, Tasks, InstanceTracker, EvolutionClient]] = []
 
     async def make(
@@ -163,6 +177,7 @@ async def live_env(store: Store, make_settings: Callable[..., Settings]) -> Asyn
             registrations=(handlers.status.register, handlers.events.register),
             state_rule=handlers.status.intent_for_state,
             reconcile_interval=reconcile_interval, first_retry_delay=0.05, settle=settle,
+            fast_upstream=path == "fast",
         )  # fmt: skip
         opened.append((sim, tasks, live, evolution))
         if start:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from relay.store import Status
 from simulator import PresetInstance, Simulator
 from simulator.state import Instance as SimInstance
-from tests.upstream.conftest import LiveEnv, MakeLive, eventually
+from tests.upstream.conftest import LiveEnv, MakeLive, both_upstream_paths, eventually
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    both_upstream_paths(metafunc)  # one multiplexed connection, and one per namespace
 
 
 def truth(instance: SimInstance | None) -> Status:
