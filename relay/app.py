@@ -23,12 +23,13 @@ from aiohttp import web
 import handlers.events
 import handlers.status
 from handlers.context import Context
-from relay import panel
+from relay import internals, panel
 from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.api.protocol import Runner
 from relay.appkeys import (
     CONTEXT,
+    FAST_PATHS,
     FLEET,
     HUB,
     METRICS,
@@ -88,6 +89,7 @@ async def fleet_ctx(app: web.Application) -> AsyncIterator[None]:
                 state_rule=handlers.status.intent_for_state,
                 reconcile_interval=settings.reconcile_interval,
                 elsewhere=functools.partial(fleet.recorded_elsewhere, server.name),
+                fast_upstream=app[FAST_PATHS].upstream,
             )  # fmt: skip
             fleet.add(Upstream(server, client, tracker))
         for upstream in fleet:
@@ -110,12 +112,17 @@ async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[TASKS].close()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, *, versions: internals.Versions | None = None
+) -> web.Application:
+    """``versions``: the library versions to check the fast paths against (tests); by default
+    the installed ones."""
     app = web.Application(
         middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[FAST_PATHS] = internals.check(app[METRICS], versions)
     app[VERIFIER] = TokenVerifier(settings)
     app[READINESS] = {}
     tasks = app[TASKS] = Tasks(app[METRICS])

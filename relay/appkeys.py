@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from relay.config import Settings
     from relay.fleet import Fleet
     from relay.hub import Hub
+    from relay.internals import FastPaths
     from relay.metrics import Metrics
     from relay.store import Store
     from relay.systemd import Notifier
@@ -25,6 +26,8 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
 STORE: web.AppKey[Store] = web.AppKey("store")
 TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
+# Which fast paths over library internals the installed versions allow (relay.internals).
+FAST_PATHS: web.AppKey[FastPaths] = web.AppKey("fast_paths")
 # The Socket.IO + SSE hub for frontends (relay.hub); created by hub_ctx.
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTEXT: web.AppKey[Context] = web.AppKey("context")

@@ -26,7 +26,7 @@ from relay.listen import check_listen
 from relay.servers import DEFAULT_SERVER, EvolutionServer
 from relay.store.migrations import LATEST
 from relay.store.opening import open_store
-from relay.upstream.socket import ROOT, UpstreamSocket
+from relay.upstream.socket import ROOT, MultiplexedSocket
 
 DATABASE_WAIT: Final = 5.0
 PROBE_WAIT: Final = 5.0
@@ -236,7 +236,7 @@ class _Watch:
 async def _probe_global(server: EvolutionServer, checks: Named) -> None:
     name = f"evo-relay-probe-{secrets.token_hex(4)}"
     watch = _Watch(name)
-    sock = UpstreamSocket(server.url, server.apikey.get_secret_value(), watch)
+    sock = MultiplexedSocket(server.url, server.apikey.get_secret_value(), watch)
     try:
         await sock.connect(CONNECT_TIMEOUT)
     except ConnectionError as exc:

@@ -76,6 +76,13 @@ class Metrics:
             ["server"],
             registry=r,
         )
+        self.fast_path = Gauge(
+            "relay_fast_path",
+            "1 when a component uses its fast path over library internals, 0 when the "
+            "library versions are untested and it uses the stock path (relay.internals)",
+            ["component"],
+            registry=r,
+        )
 
     def observe_upstream_call(self, route: str, outcome: str, seconds: float) -> None:
         """One Evolution HTTP call (``relay.evolution.transport``): route template such as

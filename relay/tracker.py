@@ -75,7 +75,9 @@ class InstanceTracker:
         elsewhere: Callable[[str], bool] | None = None,
         first_retry_delay: float = 0.25,
         settle: float = 1.0,
+        fast_upstream: bool = True,
     ) -> None:
+        """``fast_upstream``: the multiplexed upstream socket may be used (``relay.internals``)."""
         self.server = server
         self._evolution = evolution
         self._store = store
@@ -105,6 +107,7 @@ class InstanceTracker:
             namespaces=metrics.upstream_namespaces.labels(server.name),
             first_delay=first_retry_delay,
             diagnose=self._diagnose,
+            fast=fast_upstream,
         )
         self.reconciler = Reconciler(
             evolution, store, self.writer, rule=state_rule, recent=self.freshness.recent,

@@ -26,7 +26,8 @@ once and handed to every recipient without a task:
   reconnects and resumes from the hub's history with ``lastSeq``.
 
 Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x, aiohttp 3.14.x;
-``tests/hub/test_fanout_internals.py`` fails loudly if any of them changes):
+``tests/hub/test_fanout_internals.py`` fails loudly if any of them changes, and on any other
+installed version ``relay.internals`` picks ``relay.hub.stock_fanout`` at start-up instead):
 
 - ``server.manager.rooms['/'][room]``: a bidict ``sid -> eio_sid``, and the synchronous
   ``manager.basic_enter_room`` / ``basic_leave_room`` / ``eio_sid_from_sid``;
@@ -37,15 +38,15 @@ Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x, aiohttp 
   class, replaced on this server only by a subclass whose ``__call__`` does what the
   driver's does (``._sock``, ``.environ``, then the handler) with ``compress`` set, and keeps
   the session's sink while the handler runs; ``handler.__self__`` is the ``AsyncSocket``;
-- the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``), compared
-  with ``socketio.packet.Packet`` by the guard test.
+- the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``, built by
+  ``relay.hub.delivery.event_frame``), compared with ``socketio.packet.Packet`` by the guard
+  test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import struct
 from collections.abc import Iterable
@@ -56,21 +57,16 @@ from aiohttp import web
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from relay.hub.delivery import NAMESPACE
 from relay.hub.rooms import is_hub_room
 
 log = logging.getLogger(__name__)
 
-NAMESPACE: Final = "/"
 MAX_BUFFER: Final = 256 * 1024  # bytes in a transport beyond which frames wait in the queue
 MAX_BACKLOG: Final = 4096  # queued frames beyond which a slow reader is cut
 
 _LEN16: Final = struct.Struct("!BBH").pack
 _LEN64: Final = struct.Struct("!BBQ").pack
-
-
-def event_frame(event: str, payload_json: str) -> str:
-    """The Socket.IO EVENT packet text for ``emit(event, payload)`` on namespace ``/``."""
-    return "2[" + json.dumps(event) + "," + payload_json + "]"
 
 
 def engine_packet(frame: str) -> Any:
@@ -146,8 +142,8 @@ class Handback(eio_packet.Packet):  # type: ignore[misc]
         return self.encode_cache
 
 
-class Fanout:
-    """Sends pre-encoded frames to rooms and clients; joins and leaves rooms synchronously."""
+class DirectFanout:
+    """``relay.hub.delivery.Fanout`` with pre-encoded frames written straight to transports."""
 
     def __init__(self, server: socketio.AsyncServer, *, compression: bool) -> None:
         self._manager = server.manager
@@ -270,3 +266,6 @@ class Fanout:
 
     def leave(self, sid: str, room: str) -> None:
         self._manager.basic_leave_room(sid, NAMESPACE, room)
+
+    def gone(self, sid: str) -> None:
+        """Nothing to do: the rooms read here are python-socketio's, which it cleans."""

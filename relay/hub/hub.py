@@ -26,7 +26,7 @@ from relay.auth import Principal, TokenVerifier
 from relay.config import Settings
 from relay.errors import DatabaseUnavailable
 from relay.hub import narrowing, sse, welcome
-from relay.hub.fanout import event_frame
+from relay.hub.delivery import event_frame
 from relay.hub.history import History
 from relay.hub.rooms import default_room, event_rooms
 from relay.hub.sio import Client, SocketIoServer
@@ -52,14 +52,15 @@ def dumps(value: Any) -> str:
 
 class Hub:
     def __init__(self, settings: Settings, store: Store, verifier: TokenVerifier,
-                 metrics: Metrics, tasks: Tasks) -> None:  # fmt: skip
+                 metrics: Metrics, tasks: Tasks, *, fast: bool = True) -> None:  # fmt: skip
+        """``fast``: the direct fan-out may be used (``relay.internals``, at start-up)."""
         self._store = store
         self._tasks = tasks
         self._history = History(settings.history_size)
         self._sse = sse.SseRooms()
         self._ended = metrics.sessions_ended
         self._io = SocketIoServer(
-            settings, verifier, tasks.spawn,
+            settings, verifier, tasks.spawn, fast=fast,
             on_unauthenticated=self._ended.labels("socketio", "unauthenticated").inc,
         )  # fmt: skip
         # no wrapper coroutine: each one would stay on the stack of every open connection

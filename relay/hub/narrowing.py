@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.hub.fanout import Fanout
+from relay.hub.delivery import Fanout
 from relay.hub.rooms import instance_room, tenant_room
 from relay.hub.sio import Client
 from relay.store import Store

@@ -1,13 +1,19 @@
 """The Socket.IO server for frontends: auth at connect, rooms, subscribe/unsubscribe.
 
-python-socketio's untyped API stays in this module (and the fast path in ``fanout``); the rest
-of the hub talks to :class:`SocketIoServer` through typed methods.
+python-socketio's untyped API stays in this module (and the two fan-outs); the rest of the hub
+talks to :class:`SocketIoServer` through typed methods.
+
+The fan-out is chosen once, here, from ``relay.internals``' answer at start-up: the direct one
+(``relay.hub.fanout``) on the tested library versions, else python-socketio's public path
+(``relay.hub.stock_fanout``). Requests go straight to python-engineio's ``handle_request`` on
+the direct path, and through python-socketio's on the stock one.
 
 Per-message deflate: python-engineio's aiohttp driver builds its ``WebSocketResponse`` with
 aiohttp's default ``compress=True``, so deflate is negotiated whenever the client offers it
 (every browser and socket.io-client does), which costs CPU per frame and ~90 KB of zlib state
-per connection. ``Fanout`` swaps in a driver that passes ``compress=RELAY_WS_COMPRESSION``
-(default false), so frames go uncompressed unless that is set.
+per connection. ``DirectFanout`` swaps in a driver that passes
+``compress=RELAY_WS_COMPRESSION`` (default false), so frames go uncompressed unless that is
+set. The stock path keeps the driver as it is.
 
 Unauthenticated sessions: an Engine.IO session is opened before any Socket.IO CONNECT (and
 stays open after a refused one), answering pings forever. Each session gets a deadline of
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -32,16 +38,16 @@ from aiohttp import web
 from relay.auth import Principal, TokenVerifier
 from relay.config import Settings
 from relay.errors import Unauthenticated
-from relay.hub.fanout import NAMESPACE, Fanout
+from relay.hub.delivery import NAMESPACE, Fanout
+from relay.hub.fanout import DirectFanout
 from relay.hub.rooms import default_room
+from relay.hub.stock_fanout import Spawn, StockFanout
 from relay.hub.welcome import LastSeq
 
 log = logging.getLogger(__name__)
 
 PATH = "/socket.io/"
 CLOSE_WAIT: Final = 5.0  # bound on closing one engine.io session (its queue may never drain)
-
-Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
 
 @dataclass(slots=True)
@@ -103,6 +109,8 @@ class SocketIoServer:
         verifier: TokenVerifier,
         spawn: Spawn,
         on_unauthenticated: Callable[[], None] | None = None,
+        *,
+        fast: bool = True,
     ) -> None:
         self._verifier = verifier
         self._spawn = spawn
@@ -114,13 +122,17 @@ class SocketIoServer:
             logger=False,
             engineio_logger=False,
         )
-        self.fanout = Fanout(self.sio, compression=settings.ws_compression)
+        self.fanout: Fanout
         self.clients: dict[str, Client] = {}
-        # python-socketio's handle_request only awaits engine.io's: one coroutine frame less
-        # for each connection's lifetime (guarded in tests/hub/test_fanout_internals.py)
-        self.handle_request: Callable[[web.Request], Awaitable[web.StreamResponse]] = (
-            self.sio.eio.handle_request
-        )
+        self.handle_request: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        if fast:
+            self.fanout = DirectFanout(self.sio, compression=settings.ws_compression)
+            # python-socketio's handle_request only awaits engine.io's: one coroutine frame
+            # less for each connection's lifetime (guarded in tests/hub/test_fanout_internals.py)
+            self.handle_request = self.sio.eio.handle_request
+        else:
+            self.fanout = StockFanout(self.sio, spawn)
+            self.handle_request = self.sio.handle_request
         self._deadline_on_engine_connect()
 
     def _deadline_on_engine_connect(self) -> None:
@@ -190,6 +202,7 @@ class SocketIoServer:
             on_connect(sid, client, last_seq_from(auth))
 
         async def disconnect(sid: str, reason: Any = None) -> None:
+            self.fanout.gone(sid)
             client = self.clients.pop(sid, None)
             if client is not None:
                 if client.expiry is not None:

@@ -1,4 +1,4 @@
-"""The one Socket.IO connection to Evolution, with namespaces joined and left at any time.
+"""The Socket.IO connection to Evolution, with namespaces joined and left at any time.
 
 python-socketio's ``AsyncClient.connect()`` connects a fixed list of namespaces at once and
 gives up on all of them when one is refused. Evolution's per-instance namespaces are lazy
@@ -8,8 +8,24 @@ then joins each ``/{name}`` with its own Socket.IO CONNECT packet over the same 
 connection (protocol v5 multiplexing). A refusal is reported for that namespace alone.
 
 Joining after connect is not in python-socketio's public API; :class:`_Client` adds it with the
-client's own packet class and sender. This module is the only place that touches
-python-socketio's untyped API on the upstream side; everything else sees :class:`UpstreamSocket`.
+client's own packet class and sender. That is :class:`MultiplexedSocket`, used when
+``relay.internals`` finds the tested versions at start-up; on any other version the subscription
+uses ``relay.upstream.per_namespace`` (one public ``AsyncClient`` per namespace) instead.
+
+Internals used (pinned: python-socketio 5.18.x, python-engineio 4.15.x;
+``tests/upstream/test_socket_internals.py`` checks each of them, shapes and behaviour):
+
+- ``AsyncClient._send_packet(pkt)`` and ``packet_class`` (CONNECT/DISCONNECT for one namespace);
+- ``AsyncClient.namespaces``, the ``{namespace: sid}`` dict the client fills on CONNECT and
+  reads to route events and to send; :meth:`_Client.leave` removes the namespace it left;
+- ``AsyncClient.failed_namespaces``, the list ``connect()`` reads and every CONNECT_ERROR
+  appends to; earlier refusals are taken out of it again (:meth:`MultiplexedSocket._refused`).
+
+Public API also relied on: the ``'*'`` namespace handlers, ``connect(namespaces=[ROOT])``, and
+``eio.wait()`` (python-engineio's: returns when the connection's read loop has ended).
+
+This module and ``per_namespace`` are the only places that touch python-socketio's untyped API
+on the upstream side; everything else sees :class:`UpstreamSocket`.
 """
 
 from __future__ import annotations
@@ -38,6 +54,32 @@ class SocketListener(Protocol):
     async def on_left(self, namespace: str) -> None: ...
 
 
+class UpstreamSocket(Protocol):
+    """Root namespace plus joined ones. Reconnection is the caller's (with backoff); joins and
+    refusals are reported to the :class:`SocketListener`."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def joined(self, namespace: str) -> bool: ...
+
+    async def connect(self, wait_timeout: float) -> None:
+        """Connect the root namespace; raises ``ConnectionError`` when that fails."""
+        ...
+
+    async def join(self, namespace: str) -> None:
+        """Ask for ``namespace``; the answer comes as ``on_joined`` or ``on_refused``."""
+        ...
+
+    async def leave(self, namespace: str) -> None: ...
+
+    async def wait_closed(self) -> None:
+        """Return when the root namespace, and then its connection, have ended."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class _Client(socketio.AsyncClient):  # type: ignore[misc]
     """``AsyncClient`` plus joining and leaving one namespace on a live connection."""
 
@@ -50,8 +92,8 @@ class _Client(socketio.AsyncClient):  # type: ignore[misc]
             del self.namespaces[namespace]
 
 
-class UpstreamSocket:
-    """Root connection plus joined namespaces. Reconnection is the caller's (with backoff)."""
+class MultiplexedSocket:
+    """:class:`UpstreamSocket` over one connection: every namespace joins it (fast path)."""
 
     def __init__(self, url: str, apikey: str, listener: SocketListener) -> None:
         self._url = url
@@ -104,10 +146,8 @@ class UpstreamSocket:
     async def wait_closed(self) -> None:
         """Return when the root namespace, and then the Engine.IO connection, have ended."""
         await self._closed.wait()
-        reader = self._client.eio.read_loop_task
-        if reader is not None and not reader.done():
-            # Shielded: cancelling the caller must not cancel python-engineio's own task.
-            await asyncio.shield(reader)
+        # Shielded: cancelling the caller must not cancel python-engineio's read loop.
+        await asyncio.shield(self._client.eio.wait())
 
     async def close(self) -> None:
         await self._client.disconnect()
@@ -122,11 +162,11 @@ class UpstreamSocket:
         await self._listener.on_joined(namespace)
 
     async def _refused(self, namespace: str, data: Any = None, *rest: Any) -> None:
-        # The client keeps every refused name in a list used only by connect(); a namespace
-        # retried for hours must not grow it.
+        # The client appends every refused name (right after this handler runs) to a list
+        # only connect() reads; namespaces retried for hours must not grow it. Dropping the
+        # earlier ones here keeps at most one, whichever order the library runs the two in.
         failed: list[str] = self._client.failed_namespaces
-        if namespace != ROOT and namespace in failed:
-            failed.remove(namespace)
+        failed[:] = [name for name in failed if name == ROOT]
         message = data.get("message") if isinstance(data, dict) else data
         await self._listener.on_refused(namespace, str(message))
 

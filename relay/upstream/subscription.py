@@ -1,7 +1,8 @@
 """``Subscription``: follow Evolution's Socket.IO output, in ``instance`` or ``global`` mode.
 
 - ``instance`` (default): one namespace ``/{name}`` per recorded instance, all over one
-  connection (:mod:`relay.upstream.socket`). A namespace refused with "Invalid namespace"
+  connection (:mod:`relay.upstream.socket`), or over a connection each on untested library
+  versions (:mod:`relay.upstream.per_namespace`). A namespace refused with "Invalid namespace"
   (lazy namespaces, docs/upstream.md §6.4) is retried alone, with backoff and jitter capped at
   30 s; the others are not held up.
 - ``global``: the root namespace only (``WEBSOCKET_GLOBAL_EVENTS=true``); events are kept
@@ -34,7 +35,8 @@ from typing import Any, Literal
 from prometheus_client import Gauge
 
 from relay.backoff import Backoff
-from relay.upstream.socket import ROOT, UpstreamSocket
+from relay.upstream.per_namespace import SocketPerNamespace
+from relay.upstream.socket import ROOT, MultiplexedSocket, UpstreamSocket
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,10 @@ class Subscription:
         max_delay: float = 30.0,
         reconnect_cap: float = 2.0,
         diagnose: Diagnose | None = None,
+        fast: bool = True,
     ) -> None:
+        """``fast``: one multiplexed connection may be used (``relay.internals``, at start-up);
+        else a connection per namespace, over python-socketio's public API."""
         self.mode = mode
         self._diagnose = diagnose
         self._feed = feed
@@ -81,7 +86,11 @@ class Subscription:
         self._namespaces = namespaces
         self._first_delay = first_delay
         self._max_delay = max_delay
-        self._socket = UpstreamSocket(url, apikey, self)
+        self._socket: UpstreamSocket = (
+            MultiplexedSocket(url, apikey, self)
+            if fast
+            else SocketPerNamespace(url, apikey, self, spawn)
+        )
         self._wanted: set[str] = set()
         self._joined: set[str] = set()
         self._backoff: dict[str, Backoff] = {}

@@ -3,6 +3,10 @@
 ``relay_app`` runs ``create_app`` under pytest-aiohttp's ``aiohttp_server`` (a real TCP socket
 on 127.0.0.1) against the test's Postgres schema; ``sio_client(...)`` connects a real
 python-socketio ``AsyncClient`` and records every event it receives, in order.
+
+``relay_app`` runs the fast paths; a module that wants the stock ones (what an untested
+library version gets) parametrizes it: ``pytest.mark.parametrize("relay_app", ["stock"],
+indirect=True)``. The app is then told an untested python-socketio is installed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 import pytest
 import socketio
 
+from relay import internals
 from relay.app import create_app
 from relay.appkeys import HUB, METRICS, STORE
 from relay.config import Settings
@@ -79,9 +84,17 @@ class Recorder:
 SioFactory = Callable[..., Awaitable[Recorder]]
 
 
+def untested_versions() -> dict[str, str | None]:
+    """The installed versions, but python-socketio one minor ahead of the tested one."""
+    major, minor = internals.TESTED["python-socketio"].split(".")
+    return {**internals.installed(), "python-socketio": f"{major}.{int(minor) + 1}.0"}
+
+
 @pytest.fixture
-async def relay_app(aiohttp_server: Any, settings: Settings) -> Relay:
-    app = create_app(settings)
+async def relay_app(aiohttp_server: Any, settings: Settings, request: Any) -> Relay:
+    path = getattr(request, "param", "fast")
+    assert path in ("fast", "stock"), path
+    app = create_app(settings, versions=untested_versions() if path == "stock" else None)
     server = await aiohttp_server(app)
     return Relay(str(server.make_url("")).rstrip("/"), app[HUB], app[STORE], app[METRICS])
 

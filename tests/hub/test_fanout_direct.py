@@ -21,7 +21,8 @@ from aiohttp._websocket.writer import WebSocketWriter
 from relay.app import create_app
 from relay.appkeys import HUB
 from relay.config import Settings
-from relay.hub.fanout import Fanout, Sink, event_frame, ws_frame
+from relay.hub.delivery import event_frame
+from relay.hub.fanout import DirectFanout, Sink, ws_frame
 from relay.hub.hub import dumps
 from relay.hub.rooms import tenant_room
 from tests.support import eventually
@@ -200,7 +201,7 @@ async def fill(relay: Relay, until: Callable[[], bool], limit: int = 20_000) -> 
 async def test_slow_reader_falls_back_to_the_queue_and_comes_back(
     relay_app: Relay, raw_client: RawFactory, token: Callable[..., str]
 ) -> None:
-    fanout: Fanout = relay_app.hub._io.fanout
+    fanout: DirectFanout = relay_app.hub._io.fanout
     fanout.max_buffer = 64 * 1024
     client = await raw_client(token("acme"), rcvbuf=8192)
     sink = only_sink(relay_app)
@@ -220,7 +221,7 @@ async def test_slow_reader_falls_back_to_the_queue_and_comes_back(
 async def test_a_reader_too_far_behind_is_cut_and_cleaned_up(
     relay_app: Relay, raw_client: RawFactory, sio_client: SioFactory, token: Callable[..., str]
 ) -> None:
-    fanout: Fanout = relay_app.hub._io.fanout
+    fanout: DirectFanout = relay_app.hub._io.fanout
     fanout.max_buffer, fanout.max_backlog = 64 * 1024, 50
     other = await sio_client(token("acme"))  # a reader that keeps up
     client = await raw_client(token("acme"), rcvbuf=8192)
@@ -240,7 +241,7 @@ async def test_a_closing_transport_is_skipped(
 ) -> None:
     other = await sio_client(token("acme"))
     await raw_client(token("acme"))
-    fanout: Fanout = relay_app.hub._io.fanout
+    fanout: DirectFanout = relay_app.hub._io.fanout
     raw = [s for s in fanout._sinks.values() if s.sock.sid != other.client.eio.sid]
     assert len(raw) == 1 and len(fanout._sinks) == 2
     raw[0].transport.close()  # mid-close: still in the room, its transport going away

@@ -26,7 +26,8 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 from socketio.base_manager import BaseManager
 
-from relay.hub.fanout import NAMESPACE, Fanout, engine_packet, event_frame
+from relay.hub.delivery import NAMESPACE, event_frame
+from relay.hub.fanout import DirectFanout, engine_packet
 from relay.hub.hub import dumps
 from relay.hub.rooms import tenant_room
 from tests.support import eventually
@@ -58,15 +59,16 @@ async def __call__(self, environ):
 
 
 def test_websocket_driver_is_replaced_on_this_server_only() -> None:
-    """engine.io builds ``_async['websocket'](handler, server)`` per websocket session; Fanout's
-    subclass re-does its ``__call__`` (with ``compress``): any change to it must be looked at."""
+    """engine.io builds ``_async['websocket'](handler, server)`` per websocket session;
+    DirectFanout's subclass re-does its ``__call__`` (with ``compress``): any change to it must
+    be looked at."""
     assert params(eio_aiohttp.WebSocket.__init__) == ["self", "handler", "server"]
     assert textwrap.dedent(inspect.getsource(eio_aiohttp.WebSocket.__call__)) == DRIVER_CALL
     assert {"compress", "max_msg_size"} <= set(params(web.WebSocketResponse.__init__))
     assert eio_aiohttp._async["websocket"] is eio_aiohttp.WebSocket
     server = socketio.AsyncServer(async_mode="aiohttp")
-    assert server.eio._async is eio_aiohttp._async  # shared: Fanout must copy, not mutate
-    Fanout(server, compression=False)
+    assert server.eio._async is eio_aiohttp._async  # shared: DirectFanout must copy, not mutate
+    DirectFanout(server, compression=False)
     assert issubclass(server.eio._async["websocket"], eio_aiohttp.WebSocket)
     assert server.eio._async["websocket"] is not eio_aiohttp.WebSocket
     assert eio_aiohttp._async["websocket"] is eio_aiohttp.WebSocket
@@ -98,7 +100,7 @@ def test_engineio_websocket_session_shapes() -> None:
 
 
 def test_aiohttp_writes_an_uncompressed_frame_without_awaiting() -> None:
-    """Engine.io's own frames cannot interleave with the ones Fanout writes directly."""
+    """Engine.io's own frames cannot interleave with the ones DirectFanout writes directly."""
     assert not inspect.iscoroutinefunction(WebSocketWriter._write_websocket_frame)
     assert "await" not in inspect.getsource(WebSocketWriter._write_websocket_frame)
     send = inspect.getsource(WebSocketWriter.send_frame)
@@ -159,7 +161,7 @@ async def test_fast_path_delivers_and_keeps_acks_rooms_and_cleanup(
     relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
 ) -> None:
     recorder = await sio_client(token("acme"))
-    fanout: Fanout = relay_app.hub._io.fanout  # the object under guard
+    fanout: DirectFanout = relay_app.hub._io.fanout  # the object under guard
     manager = relay_app.hub._io.sio.manager
     (sid,) = relay_app.hub._io.clients
     assert manager.rooms[NAMESPACE][tenant_room("acme")][sid] == manager.eio_sid_from_sid(

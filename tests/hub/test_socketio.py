@@ -15,6 +15,13 @@ from ..conftest import bearer
 from .conftest import Relay, SioFactory, make_recorder
 
 
+# Every behaviour here holds on both fan-outs: the direct one (tested library versions) and
+# python-socketio's stock one (any other version; relay.internals picks one at start-up).
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "relay_app" in metafunc.fixturenames:
+        metafunc.parametrize("relay_app", ["fast", "stock"], indirect=True)
+
+
 def names(recorder_events: list[tuple[str, dict]]) -> list[str]:
     return [name for name, _ in recorder_events]
 

@@ -4,6 +4,10 @@
 for their tenants, and starts :class:`relay.tracker.InstanceTracker` against both with a
 :class:`RecordingHub` in place of ``relay.hub.Hub`` (same interface). Everything is closed at
 teardown.
+
+The tracker follows Evolution over one multiplexed connection (the fast path); a module that
+wants the stock path too (a connection per namespace, what untested library versions get)
+parametrizes the fixture: ``metafunc.parametrize("live_env", ["fast", "stock"], indirect=True)``.
 """
 
 from __future__ import annotations
@@ -127,12 +131,24 @@ class LiveEnv:
 MakeLive = Callable[..., Awaitable[LiveEnv]]
 
 
+def both_upstream_paths(metafunc: pytest.Metafunc) -> None:
+    """For a module's ``pytest_generate_tests``: run its ``live_env`` tests on both paths."""
+    if "live_env" in metafunc.fixturenames:
+        metafunc.parametrize("live_env", ["fast", "stock"], indirect=True)
+
+
 @pytest.fixture
 async def live_env(
-    make_simulator: MakeSimulator, store: Store, make_settings: Callable[..., Settings]
+    make_simulator: MakeSimulator,
+    store: Store,
+    make_settings: Callable[..., Settings],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[MakeLive]:
     """``await live_env(presets, tenants)`` → a simulator and a tracker following it; trackers
-    are closed after the test, then the simulators."""
+    are closed after the test, then the simulators. Parametrized indirectly with "stock", the
+    tracker follows Evolution over python-socketio's public API (one connection per namespace)."""
+    path = getattr(request, "param", "fast")
+    assert path in ("fast", "stock"), path
     opened: list[tuple[Tasks, InstanceTracker, EvolutionClient]] = []
 
     async def make(
@@ -169,6 +185,7 @@ async def live_env(
             registrations=(handlers.status.register, handlers.events.register),
             state_rule=handlers.status.intent_for_state,
             reconcile_interval=reconcile_interval, first_retry_delay=0.05, settle=settle,
+            fast_upstream=path == "fast",
         )  # fmt: skip
         opened.append((tasks, live, evolution))
         if start:

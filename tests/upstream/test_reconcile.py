@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from relay.store import Status
 from simulator import PresetInstance, Simulator
 from tests.support import eventually, true_status, wait_stored
-from tests.upstream.conftest import LiveEnv, MakeLive
+from tests.upstream.conftest import LiveEnv, MakeLive, both_upstream_paths
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    both_upstream_paths(metafunc)  # one multiplexed connection, and one per namespace
 
 
 async def statuses_true(env: LiveEnv, sim: Simulator, names: list[str]) -> bool:

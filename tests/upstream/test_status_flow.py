@@ -3,10 +3,16 @@ in docs/live-events.md."""
 
 from __future__ import annotations
 
+import pytest
+
 from relay.store import Status
 from simulator import PresetInstance
 from tests.support import eventually, wait_stored
-from tests.upstream.conftest import MakeLive
+from tests.upstream.conftest import MakeLive, both_upstream_paths
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    both_upstream_paths(metafunc)  # one multiplexed connection, and one per namespace
 
 
 async def test_pairing_login_logout_written_and_broadcast(live_env: MakeLive) -> None:

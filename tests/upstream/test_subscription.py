@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from relay.store import Status
 from relay.upstream import Backoff
 from simulator import PresetInstance
 from tests.support import eventually, wait_stored
-from tests.upstream.conftest import MakeLive
+from tests.upstream.conftest import MakeLive, both_upstream_paths
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    both_upstream_paths(metafunc)  # one multiplexed connection, and one per namespace
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
