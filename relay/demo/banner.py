@@ -26,9 +26,14 @@ def _busy(wanted: int, url: str) -> str:
 
 def banner(demo: Demo) -> str:
     by_tenant = {
-        tenant: ", ".join(f"{s.name} ({s.state})" for s in SEED if s.tenant == tenant)
+        tenant: ", ".join(f"{s.name} ({s.state}, {s.server})" for s in SEED if s.tenant == tenant)
         for tenant in (TENANT_A, TENANT_B)
     }
+    servers = [
+        f"  {name}:      {sim.base_url}   (Evolution 2.3.6 simulator; apikey {sim.config.apikey})"
+        + _busy(demo.options.sim_port + offset, sim.base_url or "")
+        for offset, (name, sim) in enumerate(demo.simulators.items())
+    ]
     tokens = demo.tokens
     lines = [
         "",
@@ -40,9 +45,8 @@ def banner(demo: Demo) -> str:
         "",
         f"  relay:      {demo.relay_url}   (API {API}, live events /api/events, /socket.io/)"
         + _busy(demo.options.port, demo.relay_url),
-        f"  simulator:  {demo.simulator_url}   (Evolution 2.3.6; apikey "
-        f"{demo.simulator.config.apikey}; POST /_sim/scan/<name> pairs an instance)"
-        + _busy(demo.options.sim_port, demo.simulator_url),
+        "  Evolution servers (a fleet of two; POST <server>/_sim/scan/<name> pairs an instance):",
+        *servers,
         f"  tenant A:   {by_tenant[TENANT_A]}",
         f"  tenant B:   {by_tenant[TENANT_B]}",
         "",

@@ -1,9 +1,10 @@
 """The demo's wiring: what ``evo-relay demo`` and the browser tests start.
 
 :func:`running` starts, on loopback: an embedded Postgres
-of its own in ``<data dir>/demo`` (so the demo never touches a ``serve`` database), the
-Evolution simulator with the :data:`SEED` instances, and the relay pointed at both, with the
-seed recorded for its tenants. Rows of the demo's tenants left by a previous run are reset
+of its own in ``<data dir>/demo`` (so the demo never touches a ``serve`` database), a fleet of
+two Evolution simulators (``evo-1`` and ``evo-2``, each with its own key and its share of the
+:data:`SEED` instances), and the relay following both through a fleet file, with the seed
+recorded for its tenants. Rows of the demo's tenants left by a previous run are reset
 first, so every start is the same. The JWT secret is kept in the demo's data dir, so links
 printed by an earlier run keep working.
 """
@@ -55,14 +56,21 @@ class Seed:
     state: Literal["pairing", "open", "close"]
     profile_name: str | None = None
     wuid: str | None = None
+    server: str = "evo-1"
 
 
 SEED: tuple[Seed, ...] = (
     Seed("a-vendas", TENANT_A, "pairing"),
     Seed("a-suporte", TENANT_A, "open", "Suporte Loja A", "5511990000001@s.whatsapp.net"),
-    Seed("a-financeiro", TENANT_A, "close"),
-    Seed("b-recepcao", TENANT_B, "open", "Recepção Clínica B", "5521990000002@s.whatsapp.net"),
-)
+    Seed("a-financeiro", TENANT_A, "close", server="evo-2"),
+    Seed("b-recepcao", TENANT_B, "open", "Recepção Clínica B", "5521990000002@s.whatsapp.net",
+         server="evo-2"),
+)  # fmt: skip
+# The demo's fleet: name -> (API key, capacity). Placement fills the most free capacity.
+SERVERS: dict[str, tuple[str, int]] = {
+    "evo-1": ("demo-key-evo-1", 50),
+    "evo-2": ("demo-key-evo-2", 50),
+}
 _SEED_STATUS = {"pairing": Status.STARTING, "open": Status.WORKING, "close": Status.STOPPED}
 # A pairing instance is already connecting when the simulator starts, so its Socket.IO
 # namespace exists (Evolution creates them lazily) and the relay can join it at once.
@@ -74,6 +82,7 @@ class DemoOptions:
     host: str = "127.0.0.1"
     port: int = 3001
     sim_port: int = 8080
+    """The first simulator's port; the second takes the next one."""
     data_dir: Path = Path(".evo-relay")
     database_url: str | None = None
     """None: the demo's own embedded Postgres in ``data_dir / "demo"``."""
@@ -84,14 +93,19 @@ class DemoOptions:
 
 @dataclass(slots=True)
 class Demo:
-    """What is running: addresses, the simulator, the relay's app and ready-made tokens."""
+    """What is running: addresses, the simulators, the relay's app and ready-made tokens."""
 
     relay_url: str
-    simulator: Simulator
+    simulators: dict[str, Simulator]
     app: web.Application
     settings: Settings
     options: DemoOptions
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def simulator(self) -> Simulator:
+        """``evo-1``, the server of tenant A's pairing instance."""
+        return self.simulators["evo-1"]
 
     @property
     def simulator_url(self) -> str:
@@ -138,7 +152,7 @@ def demo_secret(directory: Path) -> str:
     return secret
 
 
-def simulator_config(qr_interval: float) -> SimConfig:
+def simulator_config(qr_interval: float, server: str = "evo-1") -> SimConfig:
     presets = [
         PresetInstance(
             name=seed.name,
@@ -148,12 +162,27 @@ def simulator_config(qr_interval: float) -> SimConfig:
             profile_name=seed.profile_name,
         )
         for seed in SEED
+        if seed.server == server
     ]
     # A high QR limit: the demo's pairing instance keeps rotating QRs for as long as it runs.
     # The first QR rotates like the others (not after Baileys' 60 s), so the panel shows it.
     return SimConfig(
-        presets=presets, qr_interval=qr_interval, qr_first_ttl=qr_interval, qr_limit=100_000
-    )
+        apikey=SERVERS[server][0], presets=presets, qr_interval=qr_interval,
+        qr_first_ttl=qr_interval, qr_limit=100_000,
+    )  # fmt: skip
+
+
+def fleet_file(directory: Path, simulators: dict[str, Simulator]) -> Path:
+    """The demo's ``RELAY_EVOLUTION_SERVERS`` file (TOML), one ``[[server]]`` per simulator."""
+    tables = [
+        f'[[server]]\nname = "{name}"\nurl = "{sim.base_url}"\napikey = "{SERVERS[name][0]}"\n'
+        f'events_mode = "instance"\ncapacity = {SERVERS[name][1]}\n'
+        for name, sim in simulators.items()
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "fleet.toml"
+    path.write_text("\n".join(tables))
+    return path
 
 
 async def record_seed(store: Store) -> None:
@@ -169,6 +198,7 @@ async def record_seed(store: Store) -> None:
             reason="demo seed",
             websocket_enabled=True,
             websocket_events=DEMO_EVENTS,
+            server=seed.server,
         )
         if seed.state == "open":
             await store.update_status(
@@ -220,20 +250,23 @@ async def embedded_or(options: DemoOptions) -> AsyncIterator[str]:
 @asynccontextmanager
 async def running(options: DemoOptions) -> AsyncIterator[Demo]:
     """Start everything; stop it all (in reverse) when the block exits."""
-    simulator = Simulator(simulator_config(options.qr_interval))
-    await simulator.start(options.host, port_or_free(options.host, options.sim_port))
+    simulators: dict[str, Simulator] = {}
     try:
+        for offset, server in enumerate(SERVERS):
+            simulator = simulators[server] = Simulator(
+                simulator_config(options.qr_interval, server)
+            )
+            wanted = options.sim_port + offset if options.sim_port else 0
+            await simulator.start(options.host, port_or_free(options.host, wanted))
         async with embedded_or(options) as dsn:
             settings = load_settings(
                 host=options.host,
                 port=port_or_free(options.host, options.port),
                 database_url=dsn,
                 data_dir=options.data_dir,
-                evolution_url=simulator.base_url,
-                evolution_apikey=simulator.config.apikey,
+                evolution_servers=fleet_file(options.data_dir / "demo", simulators),
                 jwt_secret=demo_secret(options.data_dir / "demo"),
                 jwt_algorithms=["HS256"],
-                evolution_events_mode="instance",
                 log_level=options.log_level,
             )
             store = await Store.open(dsn)
@@ -242,12 +275,13 @@ async def running(options: DemoOptions) -> AsyncIterator[Demo]:
             finally:
                 await store.close()
             async with serving(settings) as (app, relay_url):
-                demo = Demo(relay_url, simulator, app, settings, options)
+                demo = Demo(relay_url, simulators, app, settings, options)
                 demo.tokens = ready_tokens(demo, options.token_ttl)
                 await start_pairing(demo)
                 yield demo
     finally:
-        await simulator.stop()
+        for simulator in simulators.values():
+            await simulator.stop()
 
 
 @asynccontextmanager
@@ -281,6 +315,6 @@ async def start_pairing(demo: Demo) -> None:
         log.warning("relay not ready after %ss; starting the QR cycle anyway", READY_TIMEOUT)
     for seed in SEED:
         if seed.state == "pairing":
-            instance = demo.simulator.instance(seed.name)
-            await demo.simulator.machine.start_connecting(instance)
+            simulator = demo.simulators[seed.server]
+            await simulator.machine.start_connecting(simulator.instance(seed.name))
             log.info("demo instance %s (tenant %s) is pairing", seed.name, seed.tenant)
