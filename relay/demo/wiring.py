@@ -80,18 +80,71 @@ class DemoOptions:
     qr_interval: float = 10.0
     token_ttl: float = 7 * 24 * 3600
     log_level: str = "WARNING"
+    cors_origins: tuple[str, ...] = ()
+    """Other origins whose pages may use the relay (a SaaS frontend importing /client.js)."""
+
+
+class RelayRunner:
+    """The relay on one address, which can be stopped and started again as a restart would
+    (same port, same database): the browser tests' "relay stopped" fault."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._app: web.Application | None = None
+
+    @property
+    def app(self) -> web.Application:
+        if self._app is None:
+            raise RuntimeError("the relay is not running")
+        return self._app
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> str:
+        app = create_app(self.settings)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None,
+            shutdown_timeout=self.settings.shutdown_timeout,
+        )  # fmt: skip
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.settings.host, self.settings.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        # A restart binds the port the first start was given.
+        self.settings = self.settings.model_copy(update={"port": port})
+        self._runner, self._app = runner, app
+        self.url = f"http://{self.settings.host}:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
 
 
 @dataclass(slots=True)
 class Demo:
-    """What is running: addresses, the simulator, the relay's app and ready-made tokens."""
+    """What is running: addresses, the simulator, the relay and ready-made tokens."""
 
     relay_url: str
     simulator: Simulator
-    app: web.Application
+    relay: RelayRunner
     settings: Settings
     options: DemoOptions
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def app(self) -> web.Application:
+        """The relay's running app (a new one after :meth:`RelayRunner.start`)."""
+        return self.relay.app
 
     @property
     def simulator_url(self) -> str:
@@ -229,35 +282,24 @@ async def running(options: DemoOptions) -> AsyncIterator[Demo]:
                 jwt_algorithms=["HS256"],
                 evolution_events_mode="instance",
                 log_level=options.log_level,
+                cors_origins=list(options.cors_origins),
             )
             store = await Store.open(dsn)
             try:
                 await record_seed(store)
             finally:
                 await store.close()
-            async with serving(settings) as (app, relay_url):
-                demo = Demo(relay_url, simulator, app, settings, options)
+            relay = RelayRunner(settings)
+            relay_url = await relay.start()
+            try:
+                demo = Demo(relay_url, simulator, relay, relay.settings, options)
                 demo.tokens = ready_tokens(demo, options.token_ttl)
                 await start_pairing(demo)
                 yield demo
+            finally:
+                await relay.stop()
     finally:
         await simulator.stop()
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, str]]:
-    app = create_app(settings)
-    runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
-    )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-        yield app, f"http://{settings.host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def ready_tokens(demo: Demo, ttl: float) -> dict[str, str]:
