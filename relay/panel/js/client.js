@@ -116,11 +116,10 @@ export class RelayClient {
   // What a page may show of an instance's QR right now: {qrcode, expiresAt} when it is valid,
   // else {hidden} with why: "none", "expired", "relay" (the stream is down) or "upstream".
   qr(instance, now = Date.now()) {
-    if (!instance || !PAIRING.has(instance.status) || !hasQr(instance.qrcode)) {
-      return { hidden: "none" };
-    }
+    if (!instance || !PAIRING.has(instance.status)) return { hidden: "none" };
     if (this.state !== "live") return { hidden: "relay" };
     if (this.upstreamDown(instance)) return { hidden: "upstream" };
+    if (!hasQr(instance.qrcode)) return { hidden: "none" };
     if (!(instance.qrExpiresAt > now)) return { hidden: "expired" };
     return { qrcode: instance.qrcode, expiresAt: instance.qrExpiresAt };
   }
