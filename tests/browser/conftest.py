@@ -298,16 +298,17 @@ REASON_OF = {
 
 
 async def seed_many(database_url: str, count: int, tenants: int = 10) -> dict[str, tuple[str, str]]:
-    """``count`` instances ``load-0001``… written straight into the relay's store, spread over
-    ``tenants`` tenants ``t-01``… and cycling through the statuses. Returns name -> (tenant,
-    status). The relay's snapshots read the store, so a panel opened afterwards shows them."""
+    """``count`` instances ``load-0001``… written straight into the relay's store, in blocks
+    over ``tenants`` tenants ``t-01``…, each block cycling through the statuses. Returns
+    name -> (tenant, status). The relay's snapshots read the store, so a panel opened
+    afterwards shows them."""
     store = await Store.open(database_url, max_size=8)
     made: dict[str, tuple[str, str]] = {}
     try:
         sem = asyncio.Semaphore(8)
 
         async def one(i: int) -> None:
-            name, tenant = f"load-{i:04d}", f"t-{i % tenants + 1:02d}"
+            name, tenant = f"load-{i:04d}", f"t-{(i - 1) * tenants // count + 1:02d}"
             status = STATUS_CYCLE[i % len(STATUS_CYCLE)]
             async with sem:
                 await store.create_instance(tenant, name, status=status, reason=REASON_OF[status])

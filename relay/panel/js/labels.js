@@ -51,14 +51,14 @@ const CLOSE_CODES = {
 export function reasonText(reason) {
   if (!reason) return "";
   if (REASONS[reason]) return REASONS[reason];
-  const closed = /^closed \((\d+)\)$/.exec(reason);
+  const closed = /^closed \(([^)]*)\)$/.exec(reason);
   if (closed) {
     const why = CLOSE_CODES[closed[1]];
-    return why ? `Conexão encerrada: ${why}` : `Conexão encerrada pelo WhatsApp (código ${closed[1]})`;
+    if (why) return `Conexão encerrada: ${why}`;
+    return `Conexão encerrada pelo WhatsApp${/^\d+$/.test(closed[1]) ? ` (código ${closed[1]})` : ""}`;
   }
-  const refused = /^refused \((\d+)\)/.exec(reason);
-  if (refused) {
-    return /QR limit/i.test(reason) ? "Limite de QR atingido" : `Conexão recusada (código ${refused[1]})`;
+  if (/^refused \(/.test(reason)) {
+    return /QR limit/i.test(reason) ? "Limite de QR atingido" : "Conexão recusada pelo WhatsApp";
   }
   return reason;
 }

@@ -122,6 +122,7 @@ function serverOf(record) {
     name,
     version: versionOf(record),
     down: client ? client.upstreamDown(record) : false,
+    up: Boolean(entry && entry.state === "up"),
     since: entry ? entry.since : null,
   };
 }

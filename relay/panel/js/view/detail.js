@@ -133,7 +133,7 @@ export class DetailView {
     let text = server.name || "Evolution";
     if (server.version) text += ` · Evolution ${server.version}`;
     if (server.down) text += ` · inacessível${server.since ? ` desde ${formatTime(server.since)}` : ""}`;
-    else if (server.name) text += " · no ar";
+    else if (server.up) text += " · no ar";
     return text;
   }
 
