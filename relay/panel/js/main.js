@@ -359,6 +359,11 @@ function start() {
       $("search").focus();
     }
   });
+  // A #token= link opened in this tab later (the demo prints them) signs in with that token.
+  window.addEventListener("hashchange", () => {
+    const token = tokenFromHash();
+    if (token) signIn(token);
+  });
   setInterval(tick, 1000);
   const token = tokenFromHash() || sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
