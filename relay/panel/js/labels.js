@@ -94,8 +94,15 @@ export function auditDetail(detail) {
   return parts.join(" · ");
 }
 
-const DATE_TIME = new Intl.DateTimeFormat("pt-BR", { dateStyle: "short", timeStyle: "medium" });
-const TIME = new Intl.DateTimeFormat("pt-BR", { timeStyle: "short" });
+// Made on first use (or by warmUp, when the page is idle): building a locale's formatter costs
+// tens of milliseconds, which would otherwise lengthen the page's first task.
+let DATE_TIME = null;
+let TIME = null;
+
+export function warmUp() {
+  DATE_TIME ??= new Intl.DateTimeFormat("pt-BR", { dateStyle: "short", timeStyle: "medium" });
+  TIME ??= new Intl.DateTimeFormat("pt-BR", { timeStyle: "short" });
+}
 
 function asDate(value) {
   const date = value instanceof Date ? value : new Date(value);
@@ -105,13 +112,17 @@ function asDate(value) {
 // "29/11/2026, 17:03:12"
 export function formatDate(value) {
   const date = asDate(value);
-  return date ? DATE_TIME.format(date) : "—";
+  if (!date) return "—";
+  warmUp();
+  return DATE_TIME.format(date);
 }
 
 // "17:03"
 export function formatTime(value) {
   const date = asDate(value);
-  return date ? TIME.format(date) : "—";
+  if (!date) return "—";
+  warmUp();
+  return TIME.format(date);
 }
 
 // "agora", "há 12 s", "há 2 min", "há 3 h", "há 2 dias"
@@ -127,6 +138,11 @@ export function relativeTime(value, now = Date.now()) {
   if (hours < 24) return `há ${hours} h`;
   const days = Math.floor(hours / 24);
   return days === 1 ? "há 1 dia" : `há ${days} dias`;
+}
+
+// 1234 -> "1.234", as pt-BR writes it (without building a locale's number formatter).
+export function number(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
 }
 
 // "0:42"

@@ -8,7 +8,7 @@
 import { Api, errorText, toast, toastResult } from "./api.js";
 import { RelayClient } from "./client.js";
 import { confirmDelete, openModal } from "./dialogs.js";
-import { reasonText } from "./labels.js";
+import { reasonText, warmUp } from "./labels.js";
 import { ListState } from "./store/state.js";
 import { DetailView } from "./view/detail.js";
 import { InstanceList } from "./view/list.js";
@@ -365,6 +365,8 @@ function start() {
     if (token) signIn(token);
   });
   setInterval(tick, 1000);
+  // The date formatters, built while the page waits for its first events.
+  if (window.requestIdleCallback) requestIdleCallback(warmUp, { timeout: 1000 });
   const token = tokenFromHash() || sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
   else $("token-input").focus();

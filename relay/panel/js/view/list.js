@@ -73,8 +73,14 @@ export class InstanceList {
   }
 
   draw(force = false) {
-    const height = this.measure();
     const count = this.rows.length;
+    if (!count) {
+      for (const li of this.elements.values()) li.remove();
+      this.elements.clear();
+      this.el.style.height = "0px";
+      return; // nothing to place: no layout to read
+    }
+    const height = this.measure();
     this.el.style.height = `${count * height}px`;
     const [first, last] = this.range();
     const wanted = [];

@@ -3,7 +3,7 @@
 // (render(state, {tenants, servers})); the user's choices leave as onFilter(name, value) and
 // onSort(value).
 
-import { STATUS_LABELS } from "../labels.js";
+import { STATUS_LABELS, number } from "../labels.js";
 
 const ORDER = ["", "WORKING", "SCAN_QR_CODE", "STARTING", "STOPPED", "FAILED"];
 const $ = (id) => document.getElementById(id);
@@ -41,7 +41,7 @@ export class Summary {
     const { counts, filters } = state;
     for (const [status, button] of this.buttons) {
       const n = status ? counts[status] : counts.all;
-      const text = n.toLocaleString("pt-BR");
+      const text = number(n);
       const count = button.querySelector(".n");
       if (count.textContent !== text) count.textContent = text;
       button.setAttribute("aria-pressed", String(filters.status === status));
@@ -52,8 +52,8 @@ export class Summary {
     const shown = state.rows.length;
     const text =
       shown === total
-        ? `${total.toLocaleString("pt-BR")} ${total === 1 ? "instância" : "instâncias"}`
-        : `${shown.toLocaleString("pt-BR")} de ${total.toLocaleString("pt-BR")} instâncias`;
+        ? `${number(total)} ${total === 1 ? "instância" : "instâncias"}`
+        : `${number(shown)} de ${number(total)} instâncias`;
     const result = $("result-count");
     if (result.textContent !== text) result.textContent = text;
   }
