@@ -169,3 +169,35 @@ async def test_the_server_filter_appears_when_instances_name_their_server(
     await expect(panel.row("load-0007").locator(".row-server")).to_have_text("evo-sp-2")
     detail = await panel.open_detail("load-0007")
     await expect(detail.locator("#detail-server")).to_have_text("evo-sp-2")
+
+
+async def test_a_2_2_server_is_offered_its_27_event_names(
+    panel: Panel, demo: Demo, seeded: dict[str, tuple[str, str]]
+) -> None:
+    """The hook for the fleet's ``GET /servers`` (another branch): this relay has no such route,
+    so the page's request is answered here with the shape the panel reads, and the websocket
+    editor offers only what the instance's server accepts."""
+    servers = {"success": True, "servers": [{"name": "evo-legado", "version": "2.2.3"},
+                                             {"name": "evo-sp-2", "version": "2.3.6"}]}  # fmt: skip
+    await panel.page.route(
+        "**/api/instance-management/servers",
+        lambda route: route.fulfill(json=servers),
+    )
+    await superadmin(panel)
+    tenant, status = seeded["load-0009"]
+    payload: dict[str, Any] = {
+        "instanceName": "load-0009", "tenantId": tenant, "status": status,
+        "previousStatus": status, "reason": "reconciled: open",
+        "at": datetime.now(UTC).isoformat(), "server": "evo-legado",
+    }  # fmt: skip
+    await demo.app[HUB].publish(tenant, "load-0009", "instance.status", payload)
+    await expect(panel.row("load-0009").locator(".row-server")).to_have_text("evo-legado")
+    await expect(panel.page.get_by_label("Servidor")).to_contain_text("evo-sp-2")  # from /servers
+    detail = await panel.open_detail("load-0009")
+    await expect(detail.locator("#detail-server")).to_have_text("evo-legado · Evolution 2.2.3")
+    form = detail.locator("#ws-form")
+    await expect(form.locator("[data-events] input")).to_have_count(27)
+    await expect(form.locator("#ws-offered")).to_have_text("(27 aceitos pelo Evolution 2.2.3)")
+    for newer in ("INSTANCE_CREATE", "INSTANCE_DELETE", "STATUS_INSTANCE", "SEND_MESSAGE_UPDATE"):
+        await expect(form.get_by_label(newer, exact=True)).to_have_count(0)
+    await expect(detail.locator("#wh-form [data-events] input")).to_have_count(27)

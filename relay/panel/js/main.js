@@ -27,6 +27,7 @@ let client = null;
 let state = null;
 let frame = 0;
 let firstSnapshot = false;
+let serversAsked = false;
 
 const list = new InstanceList({
   onOpen: openDetail,
@@ -70,9 +71,7 @@ function onChange(change) {
       if (!firstSnapshot) {
         firstSnapshot = true;
         performance.mark("evo-relay:snapshot");
-        if (client.scope === "all" && [...client.instances.values()].some((i) => i.server)) {
-          loadServers(client); // a fleet: ask for its servers and their versions
-        }
+        if ([...client.instances.values()].some((i) => i.server)) loadServers(client);
       }
       upstreamBanner();
       refreshOpen();
@@ -95,6 +94,7 @@ function onChange(change) {
     default: // added, qrcode, profile
       refreshOpen(name);
   }
+  if (change.instance && change.instance.server) loadServers(client);
   if (state) state.invalidate();
   schedule();
 }
@@ -261,9 +261,12 @@ async function checkToken(started) {
   signOut({ keepInput: true });
 }
 
-// The Evolution servers, for the server filter and their versions (SUPERADMIN; a relay without
-// GET /servers answers 404 and the panel does without).
+// The Evolution servers, for the server filter and their versions: asked once, when the first
+// instance names its server (a relay with a fleet). Only a SUPERADMIN may read the list; for
+// anyone else, or a relay without GET /servers, the panel does without.
 async function loadServers(started) {
+  if (!started || started.scope !== "all" || serversAsked) return;
+  serversAsked = true;
   const result = await api.servers();
   if (client !== started || !result.ok) return;
   const found = Array.isArray(result.data.servers) ? result.data.servers : [];
@@ -288,6 +291,7 @@ function signOut({ keepInput = false } = {}) {
   state = null;
   api.token = "";
   servers.clear();
+  serversAsked = false;
   sessionStorage.removeItem(TOKEN_KEY);
   detail.close();
   if (qrDialog.open) qrDialog.close();
