@@ -8,6 +8,7 @@ The page is this test's own (not the panel), so it may keep what it saw in ``win
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from playwright.async_api import Browser, Page
 
 from relay.demo.wiring import SEED, TENANT_A, Demo, DemoOptions, running
 from tests.browser.conftest import LAPTOP, CuttableLink, api, scan, stored_status
-from tests.conftest import free_port
+from tests.conftest import REPO, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -60,8 +61,20 @@ PAGE = """<!doctype html>
 """
 
 
+DOCS_PANEL = REPO / "docs" / "panel.md"
+EXAMPLE_RELAY = "https://relay.example.com"
+
+
+def docs_example() -> str:
+    """The plain-page example of docs/panel.md, as written."""
+    blocks = re.findall(r"```html\n(.*?)```", DOCS_PANEL.read_text(), re.S)
+    (example,) = [b for b in blocks if "RelayClient" in b]
+    return example
+
+
 class Saas:
-    """The SaaS's frontend server: its page, and /token, which its backend would mint."""
+    """The SaaS's frontend server: its page (and the docs' example), and /token, which its
+    backend would mint."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -73,13 +86,22 @@ class Saas:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/", self.page)
+        app.router.add_get("/example", self.example)
         app.router.add_get("/token", self.token)
+        app.router.add_get("/my-backend/relay-token", self.token)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 
     async def page(self, request: web.Request) -> web.Response:
         return web.Response(text=PAGE.replace("RELAY", self.relay), content_type="text/html")
+
+    async def example(self, request: web.Request) -> web.Response:
+        html = "<!doctype html><html lang='pt-BR'><head><meta charset='utf-8'><title>Ex</title>"
+        html += (
+            "</head><body>" + docs_example().replace(EXAMPLE_RELAY, self.relay) + "</body></html>"
+        )
+        return web.Response(text=html, content_type="text/html")
 
     async def token(self, request: web.Request) -> web.Response:
         assert self.demo is not None
@@ -205,3 +227,27 @@ async def test_a_saas_page_follows_resumes_and_survives_a_relay_restart(
     finally:
         await context.close()
         await link.close()
+
+
+async def test_the_docs_plain_page_example_runs_as_written(
+    browser: Browser, cors_demo: Demo, saas: Saas
+) -> None:
+    saas.relay = cors_demo.relay_url
+    context = await browser.new_context(viewport=LAPTOP)
+    errors: list[str] = []
+    try:
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(saas.origin + "/example")
+        items = page.locator("#instances li")
+        # a-vendas is pairing: its QR shows up (a data: URL image) once the relay has one.
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('#instances img')].some("
+            "(img) => img.src.startsWith('data:image/png;base64,'))"
+        )
+        texts = sorted(await items.all_text_contents())
+        assert texts == ["a-financeiro: STOPPED", "a-suporte: WORKING", "a-vendas: SCAN_QR_CODE"]
+        assert await items.filter(has_text="a-vendas").locator("img").count() == 1
+        assert not errors, errors
+    finally:
+        await context.close()
