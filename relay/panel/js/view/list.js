@@ -124,7 +124,7 @@ export class InstanceList {
     const tabbable = name === this.active;
     const signature = [
       record.status, record.statusReason, record.tenantId, record.server, record.statusAt,
-      qr, index, count, tabbable,
+      qr, index, count, tabbable, this.measure(),
     ].join("|");
     if (!force && this.signatures.get(li) === signature) return;
     this.signatures.set(li, signature);
