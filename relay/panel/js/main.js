@@ -209,7 +209,8 @@ async function onAction(name, action) {
     else if (result.data.instance) client.merge(result.data.instance);
     detail.refetchSoon();
   } finally {
-    deleting.delete(name);
+    // Its instance.removed may come just after the answer: no "removed" toast for it either.
+    setTimeout(() => deleting.delete(name), 5000);
     for (const button of buttons) button.disabled = false;
   }
 }
