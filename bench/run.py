@@ -3,7 +3,7 @@
 It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
 (``bench.scenarios``: fanout, tenants, idle, storm against both servers, interleaved;
-resubscribe, first-qr, recovery, loop-writes and micro against evo-relay), and writes
+resubscribe, first-qr, recovery, loop-writes, micro and panel against evo-relay), and writes
 ``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and points
 ``<out>/latest`` at that folder (:mod:`bench.common.results`).
 
@@ -37,6 +37,7 @@ from bench.scenarios import (
     first_qr,
     loop_writes,
     micro,
+    panel_render,
     recovery,
     resubscribe,
     throughput,
@@ -55,6 +56,7 @@ SCENARIOS: dict[str, Scenario] = {
     "recovery": recovery.recovery,
     "loop-writes": loop_writes.loop_writes,
     "micro": micro.micro,
+    "panel": panel_render.panel,
 }
 SCENARIO_TIMEOUT = {"full": 240.0, "smoke": 60.0}
 LONGER = {"first-qr": 600.0}

@@ -74,6 +74,13 @@ class Sizes:
     micro_restart: str = ""
     """Options of each micro-benchmark (empty: its own defaults)."""
     micro_wait: float = 150.0
+    panel_instances: int = 1000
+    panel_tenants: int = 10
+    panel_rate: float = 100.0
+    """``instance.status`` events per second while the panel is watched."""
+    panel_window: float = 15.0
+    panel_settle: float = 1.0
+    panel_catch_up: float = 15.0
 
 
 FULL = Sizes()
@@ -112,6 +119,12 @@ SMOKE = replace(
     micro_e2e="--rate 20 --clients 2 --tenants 1 --instances 1 --seconds 1 --warmup 0.5",
     micro_restart="--calls 10 --warmup 2",
     micro_wait=40.0,
+    panel_instances=50,
+    panel_tenants=5,
+    panel_rate=20.0,
+    panel_window=2.0,
+    panel_settle=0.5,
+    panel_catch_up=5.0,
 )
 
 MIX_TENANTS = {"messages.upsert": 0.90, "qrcode.updated": 0.08, "connection.update": 0.02}

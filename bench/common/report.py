@@ -225,10 +225,37 @@ def _loop_writes(d: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def _panel(d: dict[str, Any]) -> list[Row]:
+    def one(figure: str, key: str, target: str = "", met: bool | None = None) -> Row:
+        return ("panel", figure, _get(d, RELAY, key), None, target, met)
+
+    n = _get(d, RELAY, "instances")
+    size = f"{n:,}" if isinstance(n, int) else "N"
+    rate = _get(d, RELAY, "rate")
+    longest = _get(d, RELAY, "longest_task_ms")
+    long_met = _get(d, RELAY, "long_tasks_met")
+    return [
+        one(f"first render of {size} instances, ms from navigation", "first_render_ms",
+            "≤ 500 ms", _get(d, RELAY, "render_met")),
+        one("snapshot received and applied, ms from navigation", "snapshot_ms"),
+        one("long tasks (> 50 ms) while loading", "loading_long_tasks", "0",
+            None if long_met is None else _get(d, RELAY, "loading_long_tasks") == 0),
+        one(f"instance.status events/s the page received (sent: {rate:g}/s)"
+            if isinstance(rate, int | float) else "instance.status events/s the page received",
+            "instance_status_per_s"),
+        one("long tasks (> 50 ms) under that load", "long_tasks", "0",
+            None if long_met is None else _get(d, RELAY, "long_tasks") == 0),
+        ("panel", "longest task under load, ms", longest if longest is not None else "< 50",
+         None, "≤ 50 ms", None if long_met is None else longest is None),
+        one("search under load: typed → the one row shown, ms", "search_ms"),
+        one("counts equal the relay's after the load, s", "caught_up_s"),
+    ]  # fmt: skip
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fanout": _fanout, "tenants": _tenants, "idle": _idle, "storm": _storm,
     "resubscribe": _resubscribe, "first-qr": _first_qr, "recovery": _recovery,
-    "loop-writes": _loop_writes, "micro": _micro,
+    "loop-writes": _loop_writes, "micro": _micro, "panel": _panel,
 }  # fmt: skip
 
 

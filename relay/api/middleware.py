@@ -28,7 +28,9 @@ from relay.errors import (
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/readyz", "/metrics", "/api/openapi.json"})
+PUBLIC_PATHS: Final = frozenset(
+    {"/", "/client.js", "/healthz", "/readyz", "/metrics", "/api/openapi.json"}
+)
 PUBLIC_PREFIXES: Final = ("/socket.io/", "/panel/")
 # Paths that also take the token as ?token= (EventSource cannot send headers).
 QUERY_TOKEN_PATHS: Final = frozenset({"/api/events"})

@@ -24,7 +24,6 @@ from typing import Literal
 
 from aiohttp import web
 
-from relay.api.protocol import Runner
 from relay.app import create_app
 from relay.appkeys import FLEET, READINESS
 from relay.auth import Role, mint_token
@@ -89,15 +88,63 @@ class DemoOptions:
     qr_interval: float = 10.0
     token_ttl: float = 7 * 24 * 3600
     log_level: str = "WARNING"
+    cors_origins: tuple[str, ...] = ()
+    """Other origins whose pages may use the relay (a SaaS frontend importing /client.js)."""
+
+
+class RelayRunner:
+    """The relay on one address, which can be stopped and started again as a restart would
+    (same port, same database): the browser tests' "relay stopped" fault."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._app: web.Application | None = None
+
+    @property
+    def app(self) -> web.Application:
+        if self._app is None:
+            raise RuntimeError("the relay is not running")
+        return self._app
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> str:
+        app = create_app(self.settings)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None,
+            shutdown_timeout=self.settings.shutdown_timeout,
+        )  # fmt: skip
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.settings.host, self.settings.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        # A restart binds the port the first start was given.
+        self.settings = self.settings.model_copy(update={"port": port})
+        self._runner, self._app = runner, app
+        self.url = f"http://{self.settings.host}:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
 
 
 @dataclass(slots=True)
 class Demo:
-    """What is running: addresses, the simulators, the relay's app and ready-made tokens."""
+    """What is running: addresses, the simulators, the relay and ready-made tokens."""
 
     relay_url: str
     simulators: dict[str, Simulator]
-    app: web.Application
+    relay: RelayRunner
     settings: Settings
     options: DemoOptions
     tokens: dict[str, str] = field(default_factory=dict)
@@ -106,6 +153,11 @@ class Demo:
     def simulator(self) -> Simulator:
         """``evo-1``, the server of tenant A's pairing instance."""
         return self.simulators["evo-1"]
+
+    @property
+    def app(self) -> web.Application:
+        """The relay's running app (a new one after :meth:`RelayRunner.start`)."""
+        return self.relay.app
 
     @property
     def simulator_url(self) -> str:
@@ -268,36 +320,25 @@ async def running(options: DemoOptions) -> AsyncIterator[Demo]:
                 jwt_secret=demo_secret(options.data_dir / "demo"),
                 jwt_algorithms=["HS256"],
                 log_level=options.log_level,
+                cors_origins=list(options.cors_origins),
             )
             store = await Store.open(dsn)
             try:
                 await record_seed(store)
             finally:
                 await store.close()
-            async with serving(settings) as (app, relay_url):
-                demo = Demo(relay_url, simulators, app, settings, options)
+            relay = RelayRunner(settings)
+            relay_url = await relay.start()
+            try:
+                demo = Demo(relay_url, simulators, relay, relay.settings, options)
                 demo.tokens = ready_tokens(demo, options.token_ttl)
                 await start_pairing(demo)
                 yield demo
+            finally:
+                await relay.stop()
     finally:
         for simulator in simulators.values():
             await simulator.stop()
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, str]]:
-    app = create_app(settings)
-    runner = Runner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
-    )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-        yield app, f"http://{settings.host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def ready_tokens(demo: Demo, ttl: float) -> dict[str, str]:

@@ -34,12 +34,18 @@ class Welcome:
 
 
 def instance_entry(instance: Instance) -> dict[str, Any]:
+    """An instance as the snapshot and ``instance.added`` carry it: enough for a panel to draw
+    it (status, why and since when, QR, profile) with no further HTTP call."""
     qr = instance.qrcode
     return {
         "instanceName": instance.name,
         "tenantId": instance.tenant_id,
         "status": instance.status.value,
+        "statusReason": instance.status_reason,
+        "statusAt": instance.status_at.isoformat(),
         "qrcode": qr.model_dump() if qr is not None else None,
+        "profileName": instance.profile_name,
+        "wuid": instance.wuid,
         "updatedAt": instance.updated_at.isoformat(),
         "server": instance.server,
     }

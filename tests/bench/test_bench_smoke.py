@@ -26,7 +26,7 @@ from tests.support import missing_tool
 
 SCENARIOS = (
     "fanout", "tenants", "idle", "storm", "resubscribe", "first-qr", "recovery", "loop-writes",
-    "micro",
+    "micro", "panel",
 )  # fmt: skip
 BOTH = ("evo-relay", "node-peer")
 WITH_PEER = ("fanout", "tenants", "idle", "storm")
@@ -74,6 +74,8 @@ def test_every_scenario_writes_its_json(smoke_run: Path) -> None:
         data = _scenario(smoke_run, name)
         if name == "loop-writes" and simfeatures.missing(loop_writes.NEEDS):
             assert "the simulator lacks" in data["skipped"]
+            continue
+        if name == "panel" and "skipped" in data:  # no Chromium on this machine
             continue
         expected = BOTH if name in WITH_PEER else ("evo-relay",)
         assert sorted(data["servers"]) == sorted(expected), name
@@ -161,6 +163,18 @@ def test_micro_benchmarks_report_their_figures(smoke_run: Path) -> None:
     assert all(fanout[d][path] > 0 for d in fanout for path in ("stock", "fast"))
     assert figures["e2e_latency"]["deliveries"] > 0
     assert figures["restart_latency"]["calls"] == 10
+
+
+def test_panel_measures_render_and_long_tasks_in_chromium(smoke_run: Path) -> None:
+    data = _scenario(smoke_run, "panel")
+    if "skipped" in data:
+        pytest.skip(data["skipped"])
+    figures = data["servers"]["evo-relay"]
+    assert figures["shown_at_first_render"] == figures["instances"]
+    assert 0 < figures["snapshot_ms"] <= figures["first_render_ms"]
+    assert figures["instance_status_per_s"] > 0 and figures["search_ms"] > 0
+    assert isinstance(figures["long_tasks"], int) and isinstance(figures["loading_long_tasks"], int)
+    assert figures["caught_up_s"] is not None  # the page's counts met the relay's
 
 
 def test_markdown_table_and_plot(smoke_run: Path) -> None:

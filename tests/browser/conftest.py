@@ -2,16 +2,20 @@
 
 Chromium is Debian's (``/usr/bin/chromium``); Playwright cannot download browsers here. Without
 it the tests skip, except under ``CI=true`` where they fail: CI must not pass by skipping.
-Each step's screenshot goes to ``artifacts/browser/`` (git-ignored).
+Each step's screenshot goes to ``artifacts/browser/`` (git-ignored); with
+``UPDATE_DOCS_SCREENSHOT=1``, :meth:`Panel.docs_shot` also refreshes ``docs/panel-*.png``.
 
 The tests see the panel as a user and the network do: the DOM, and every Server-Sent Event
 the page receives (:attr:`Panel.frames`, read from Chromium's DevTools protocol). The panel
-has no JavaScript hook for tests.
+has no JavaScript hook for tests. Accessibility is checked with axe-core from npm
+(``tests/node_modules``), evaluated in the page through DevTools (:meth:`Panel.axe`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,9 +25,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from relay.demo.wiring import Demo, DemoOptions, running
+from relay.store import Status, Store
 from tests.browser.netcut import CuttableLink
 from tests.conftest import REPO
 from tests.support import eventually, missing_tool
@@ -38,6 +43,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = REPO / "artifacts" / "browser"
+DOCS = REPO / "docs"
+AXE = REPO / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 API = "/api/instance-management"
 LAPTOP = {"width": 1180, "height": 760}
 PHONE = {"width": 390, "height": 844}
@@ -100,6 +107,7 @@ class Panel:
         self.demo = demo
         self.name = re.sub(r"[^A-Za-z0-9_-]+", "-", test_name)
         self.errors: list[str] = []
+        self.failed_loads: list[str] = []
         self.frames: list[Frame] = []
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on("console", self._console)
@@ -130,7 +138,11 @@ class Panel:
     def _console(self, message: Any) -> None:
         # Chromium logs every non-2xx fetch as "Failed to load resource"; the tests make
         # some on purpose (a bad token). Anything else logged as an error is a bug.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        if message.type != "error":
+            return
+        if message.text.startswith("Failed to load resource"):
+            self.failed_loads.append(f"{message.text} {message.location.get('url', '')}")
+        else:
             self.errors.append(message.text)
 
     async def open(self, who: str | None = "tenant-a", *, base: str | None = None) -> None:
@@ -141,24 +153,58 @@ class Panel:
         url = (base or self.demo.relay_url) + "/"
         await self.page.goto(url + (f"#token={token}" if token else ""))
 
-    def card(self, name: str) -> Any:
-        return self.page.locator(f'li.card[data-instance="{name}"]')
+    def row(self, name: str) -> Any:
+        return self.page.locator(f'li.row[data-instance="{name}"]')
 
     def badge(self, name: str) -> Any:
-        return self.card(name).locator(".badge")
+        return self.row(name).locator(".badge")
 
-    async def cards(self) -> list[str]:
+    @property
+    def detail(self) -> Any:
+        return self.page.locator("#detail")
+
+    async def rows(self) -> list[str]:
+        """The names of the rows in the DOM (the list draws only what the window shows)."""
         return sorted(
-            await self.page.locator("li.card").evaluate_all(
+            await self.page.locator("li.row").evaluate_all(
                 "els => els.map(e => e.dataset.instance)"
             )
         )
+
+    async def open_detail(self, name: str) -> Any:
+        await self.row(name).locator(".row-open").click()
+        await expect(self.detail).to_be_visible()
+        await expect(self.detail.locator("#detail-title")).to_have_text(name)
+        return self.detail
 
     async def shot(self, step: str, path: Path | None = None, *, full_page: bool = False) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         target = path or ARTIFACTS / f"{self.name}-{step}.png"
         await self.page.screenshot(path=str(target), full_page=full_page)
         return target
+
+    async def docs_shot(self, name: str, *, full_page: bool = False) -> None:
+        """A screenshot for the docs (``docs/panel-<name>.png``), with UPDATE_DOCS_SCREENSHOT=1."""
+        await self.shot(name, full_page=full_page)
+        if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+            await self.shot(name, DOCS / f"panel-{name}.png", full_page=full_page)
+
+    async def axe(self, context: str = "document") -> list[dict[str, Any]]:
+        """axe-core's serious and critical violations on the page as it is now."""
+        if not AXE.exists():
+            missing_tool(f"{AXE} is missing: run `npm ci --prefix tests` (make node)")
+        if not await self.page.evaluate("typeof window.axe === 'object'"):
+            await self.page.evaluate(AXE.read_text())
+        found = await self.page.evaluate(
+            """async (context) => {
+                const result = await axe.run(context === "document" ? document
+                    : document.querySelector(context), {resultTypes: ["violations"]});
+                return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5)}));
+            }""",
+            context,
+        )
+        return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
 @asynccontextmanager
@@ -239,3 +285,35 @@ async def stored_status(http: aiohttp.ClientSession, demo: Demo, name: str, want
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         yield session
+
+
+STATUS_CYCLE = (Status.WORKING, Status.SCAN_QR_CODE, Status.STOPPED, Status.FAILED, Status.STARTING)
+REASON_OF = {
+    Status.WORKING: "open", Status.SCAN_QR_CODE: "qrcode", Status.STOPPED: "api:logout",
+    Status.FAILED: "closed (403)", Status.STARTING: "connecting",
+}  # fmt: skip
+
+
+async def seed_many(database_url: str, count: int, tenants: int = 10) -> dict[str, tuple[str, str]]:
+    """``count`` instances ``load-0001``… written straight into the relay's store, in blocks
+    over ``tenants`` tenants ``t-01``…, each block cycling through the statuses, alternately
+    on the demo's two Evolution servers. Returns
+    name -> (tenant, status). The relay's snapshots read the store, so a panel opened
+    afterwards shows them."""
+    store = await Store.open(database_url, max_size=8)
+    made: dict[str, tuple[str, str]] = {}
+    try:
+        sem = asyncio.Semaphore(8)
+
+        async def one(i: int) -> None:
+            name, tenant = f"load-{i:04d}", f"t-{(i - 1) * tenants // count + 1:02d}"
+            status = STATUS_CYCLE[i % len(STATUS_CYCLE)]
+            async with sem:
+                await store.create_instance(tenant, name, status=status, reason=REASON_OF[status],
+                                            server=("evo-1", "evo-2")[i % 2])  # fmt: skip
+            made[name] = (tenant, status.value)
+
+        await asyncio.gather(*(one(i) for i in range(1, count + 1)))
+    finally:
+        await store.close()
+    return made

@@ -10,17 +10,22 @@ from aiohttp.test_utils import TestClient
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.evolution.names import EVENTS_2_3, REQUIRED_EVENTS
+from relay.evolution.names import EVENTS_2_2, EVENTS_2_3, REQUIRED_EVENTS
 from relay.panel import load_assets
 
 MODULES = {
     "js/main.js",
     "js/api.js",
-    "js/stream.js",
+    "js/client.js",
     "js/dialogs.js",
+    "js/labels.js",
     "js/store/state.js",
-    "js/view/cards.js",
+    "js/view/detail.js",
+    "js/view/list.js",
     "js/view/notices.js",
+    "js/view/qr.js",
+    "js/view/settings.js",
+    "js/view/summary.js",
 }
 # `import ... from "./x.js"` and `export ... from "../y.js"`: only relative specifiers.
 IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']""", re.M)
@@ -46,18 +51,39 @@ async def test_page_and_assets_are_public_with_csp(aiohttp_client: Any, settings
     css = await client.get("/panel/panel.css")
     assert css.status == 200 and css.content_type == "text/css"
 
+    icon = await client.get("/panel/favicon.svg")
+    assert icon.status == 200 and icon.content_type == "image/svg+xml"
+    assert '<link rel="icon" type="image/svg+xml" href="/panel/favicon.svg">' in html
+
     events = await (await client.get("/panel/events.json")).json()
-    assert events == {"events": list(EVENTS_2_3), "required": list(REQUIRED_EVENTS)}
-    assert len(events["events"]) == 31
+    assert events == {
+        "events": list(EVENTS_2_3),
+        "required": list(REQUIRED_EVENTS),
+        "byVersion": {"2.2": list(EVENTS_2_2), "2.3": list(EVENTS_2_3)},
+    }
+    assert len(events["byVersion"]["2.3"]) == 31 and len(events["byVersion"]["2.2"]) == 27
 
     for path in ("../relay/config.py", "__init__.py", "js/../__init__.py", "panel.js", "js"):
         assert (await client.get(f"/panel/{path}")).status == 404, path
 
 
+async def test_client_module_is_public_at_its_own_path(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    client: TestClient = await aiohttp_client(create_app(settings))
+    module = await client.get("/client.js")  # no token: a SaaS page imports it as it loads
+    assert module.status == 200
+    assert module.content_type == "text/javascript"
+    body = await module.read()
+    assert body == load_assets()["js/client.js"].body  # the very module the panel runs on
+    assert b"export class RelayClient" in body
+    assert IMPORT.findall(body.decode()) == []  # it depends on nothing
+
+
 def test_assets_load_from_package_data() -> None:
     assets = load_assets()
-    assert set(assets) == {"index.html", "panel.css", "events.json"} | MODULES
-    assert b"EventSource" in assets["js/stream.js"].body
+    assert set(assets) == {"index.html", "panel.css", "favicon.svg", "events.json"} | MODULES
+    assert b"EventSource" in assets["js/client.js"].body
     for name in MODULES:
         assert b"http://" not in assets[name].body, name  # no CDN, nothing off-origin
 

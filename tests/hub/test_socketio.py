@@ -78,6 +78,9 @@ async def test_snapshot_holds_only_the_tenants_instances_with_qr_and_seq(
     assert by_name["acme-2"]["qrcode"]["base64"] == "data:image/png;base64,AAA"
     assert by_name["acme-2"]["qrcode"]["code"] == "2@x"
     datetime.fromisoformat(by_name["acme-2"]["updatedAt"])
+    assert by_name["acme-2"]["statusReason"] == "qr"
+    datetime.fromisoformat(by_name["acme-2"]["statusAt"])
+    assert by_name["acme-2"]["profileName"] is None and by_name["acme-2"]["wuid"] is None
     superadmin = await sio_client(token(None, "SUPERADMIN"))
     (everything,) = superadmin.named("instances.snapshot")
     assert {i["instanceName"] for i in everything["instances"]} == {"acme-1", "acme-2", "globex-1"}

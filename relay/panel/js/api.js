@@ -1,5 +1,6 @@
 // HTTP to the relay's management API with the session's token, and the toasts that report
 // each outcome. Data leaves to /api/instance-management; replies come back as {ok, status, data}.
+// A 401 on a call made with a token that used to work means the session is over: onExpired().
 
 const BASE = "/api/instance-management";
 const TOAST_MS = 6000;
@@ -7,6 +8,7 @@ const TOAST_MS = 6000;
 export class Api {
   constructor() {
     this.token = "";
+    this.onExpired = () => {};
   }
 
   async call(method, path, body) {
@@ -28,6 +30,7 @@ export class Api {
     } catch (_err) {
       data = { message: `Resposta inválida do relay (HTTP ${response.status})` };
     }
+    if (response.status === 401) this.onExpired();
     return { ok: response.ok && data.success !== false, status: response.status, data };
   }
 
@@ -39,11 +42,20 @@ export class Api {
     return this.call("POST", "/instances", body);
   }
 
-  // The card buttons: connect, restart, logout, delete.
-  act(action, name) {
+  // connect, restart, logout, delete; connect takes an optional {number} (a pairing code).
+  act(action, name, body) {
     const path = `/${action}/${encodeURIComponent(name)}`;
     if (action === "delete") return this.call("DELETE", path);
-    return this.call("POST", path, action === "connect" ? {} : undefined);
+    return this.call("POST", path, action === "connect" ? body || {} : undefined);
+  }
+
+  status(name) {
+    return this.call("GET", `/status/${encodeURIComponent(name)}`);
+  }
+
+  audit(name, limit = 50) {
+    const query = new URLSearchParams({ instanceName: name, limit: String(limit) });
+    return this.call("GET", `/audit?${query}`);
   }
 
   websocket(name) {
@@ -52,6 +64,19 @@ export class Api {
 
   setWebsocket(name, body) {
     return this.call("POST", `/websocket/${encodeURIComponent(name)}`, body);
+  }
+
+  webhook(name) {
+    return this.call("GET", `/webhook/${encodeURIComponent(name)}`);
+  }
+
+  setWebhook(name, body) {
+    return this.call("POST", `/webhook/${encodeURIComponent(name)}`, body);
+  }
+
+  // The Evolution servers the relay follows (SUPERADMIN; a relay without the route says 404).
+  servers() {
+    return this.call("GET", "/servers");
   }
 }
 

@@ -1,187 +1,105 @@
-// The panel's picture of the relay: the instances by name, and which Evolution servers are down.
+// What the list shows: the client's instances, filtered, counted and sorted.
 //
-// Data comes in from the stream (the snapshot and the live events) and from HTTP replies (the
-// list, an action's reply). Every change leaves to the view through the listener:
-//   put(record, upstreamDown)  a card to draw; upstreamDown: its Evolution server is down
-//   drop(name)                 a card to remove
-//   upstream(servers)          the names of the servers that are down (empty: all up)
-// A record: {instanceName, tenantId, server, status, reason, qrcode, profileName, wuid,
-// number, ownerJid, live}; live: the stream has spoken about it, so its status is the stream's.
+// Records come in from the live client (client.instances, read on each compute); filters and
+// the sort order come from the toolbar. compute() leaves:
+//   rows     the records to list, in order
+//   counts   per status, and "all", under every filter except the status one (so the summary
+//            bar says how many each status button would show)
+//   tenants, servers   the values seen, for the toolbar's selects
+// It is recomputed only after invalidate(): at most once per frame, however many events came.
 
-export const QR_STATUSES = new Set(["STARTING", "SCAN_QR_CODE"]);
-const DETAILS = ["status", "tenantId", "server", "profileName", "wuid", "number", "ownerJid"];
+import { STATUSES } from "../client.js";
 
-export function detailsOf(item) {
-  const fields = {};
-  for (const key of DETAILS) {
-    if (item[key] !== undefined && item[key] !== null) fields[key] = item[key];
-  }
-  const reason = item.reason ?? item.statusReason;
-  if (reason !== undefined) fields.reason = reason;
-  if (item.qrcode !== undefined) fields.qrcode = item.qrcode;
-  return fields;
+// Sorting by status puts what needs attention first.
+const STATUS_RANK = { FAILED: 0, STOPPED: 1, SCAN_QR_CODE: 2, STARTING: 3, WORKING: 4 };
+export const SORTS = ["name", "status", "changed"];
+
+const byName = (a, b) => (a.instanceName < b.instanceName ? -1 : a.instanceName > b.instanceName ? 1 : 0);
+
+function changedAt(record) {
+  const ms = Date.parse(record.statusAt || record.updatedAt || "");
+  return Number.isFinite(ms) ? ms : 0;
 }
 
-function hasQr(qrcode) {
-  return Boolean(qrcode && (qrcode.base64 || qrcode.pairingCode));
-}
+const COMPARE = {
+  name: byName,
+  status: (a, b) => (STATUS_RANK[a.status] ?? 9) - (STATUS_RANK[b.status] ?? 9) || byName(a, b),
+  changed: (a, b) => changedAt(b) - changedAt(a) || byName(a, b),
+};
 
-export class PanelState {
-  constructor(listener) {
-    this.listener = listener;
-    this.instances = new Map();
-    this.down = new Map(); // server -> since, for each server the relay says is down
-    // A list fetched before a removal must not bring the instance back: removals are
-    // numbered, and kept only while a list request is in flight.
-    this.clock = 0;
-    this.removedAt = new Map();
-    this.listsInFlight = 0;
+export class ListState {
+  constructor(instances) {
+    this.instances = instances; // the client's Map, read live
+    this.filters = { status: "", search: "", tenant: "", server: "" };
+    this.sort = "name";
+    this.knownServers = new Set(); // from GET /servers, when the relay has it
+    this.rows = [];
+    this.counts = emptyCounts();
+    this.tenants = [];
+    this.servers = [];
+    this.dirty = true;
   }
 
-  get size() {
-    return this.instances.size;
+  invalidate() {
+    this.dirty = true;
   }
 
-  clear() {
-    for (const name of [...this.instances.keys()]) this.listener.drop(name);
-    this.instances.clear();
-    this.removedAt.clear();
-    this.setUpstream([]);
-  }
-
-  // -- the stream --------------------------------------------------------------------------
-
-  snapshot(data) {
-    if (Array.isArray(data.upstream)) this.setUpstream(data.upstream);
-    const seen = new Set();
-    for (const item of data.instances || []) {
-      seen.add(item.instanceName);
-      this.put(item.instanceName, detailsOf(item), true);
-    }
-    for (const name of [...this.instances.keys()]) if (!seen.has(name)) this.forget(name);
-  }
-
-  // Returns false for an instance the panel does not know: the caller asks for the list.
-  status(data) {
-    if (!this.instances.has(data.instanceName)) return false;
-    const fields = { status: data.status, reason: data.reason ?? null };
-    for (const key of ["tenantId", "server", "qrcode"]) if (data[key]) fields[key] = data[key];
-    this.put(data.instanceName, fields, true);
+  setFilter(name, value) {
+    if (this.filters[name] === value) return false;
+    this.filters[name] = value;
+    this.dirty = true;
     return true;
   }
 
-  added(data) {
-    const item = data.instance;
-    if (!item || !item.instanceName) return;
-    this.put(item.instanceName, detailsOf(item), true);
-  }
-
-  // Returns whether the instance was shown.
-  removed(data) {
-    return this.forget(data.instanceName);
-  }
-
-  qrcode(envelope) {
-    const qr = envelope.data && envelope.data.qrcode;
-    if (qr && this.instances.has(envelope.instance)) {
-      this.put(envelope.instance, { qrcode: qr }, true);
-    }
-  }
-
-  connection(envelope) {
-    const data = envelope.data || {};
-    if (data.state === "open" && this.instances.has(envelope.instance)) {
-      this.put(envelope.instance, { wuid: data.wuid, profileName: data.profileName }, true);
-    }
-  }
-
-  upstreamStatus(data) {
-    if (!data.server) return;
-    const others = [...this.down].filter(([server]) => server !== data.server);
-    const entries = others.map(([server, since]) => ({ server, state: "down", since }));
-    this.setUpstream([...entries, data]);
-  }
-
-  // -- HTTP replies --------------------------------------------------------------------------
-
-  beginList() {
-    this.listsInFlight += 1;
-    return this.clock;
-  }
-
-  // items: the list the relay returned, or null when the request failed.
-  endList(mark, items) {
-    this.listsInFlight -= 1;
-    if (items !== null) this.mergeList(items, mark);
-    if (this.listsInFlight === 0) this.removedAt.clear();
-  }
-
-  mergeList(items, mark) {
-    const seen = new Set();
-    for (const item of items) {
-      const name = item.instanceName || item.name;
-      seen.add(name);
-      if ((this.removedAt.get(name) ?? -1) > mark) continue; // removed since the list was asked
-      this.put(name, detailsOf(item), false);
-    }
-    for (const [name, record] of [...this.instances]) {
-      if (!seen.has(name) && !record.live) this.forget(name);
-    }
-  }
-
-  // An action's reply: profile details and a fresh QR. Its status may be older than an event
-  // already shown, so statuses come from the stream only.
-  actionReply(name, instance) {
-    if (!this.instances.has(name)) return;
-    const fields = detailsOf(instance);
-    delete fields.status;
-    delete fields.reason;
-    if (!hasQr(fields.qrcode)) delete fields.qrcode;
-    this.put(name, fields, true);
-  }
-
-  forget(name) {
-    if (!this.instances.delete(name)) return false;
-    this.clock += 1;
-    if (this.listsInFlight > 0) this.removedAt.set(name, this.clock);
-    this.listener.drop(name);
+  setSort(value) {
+    if (!SORTS.includes(value) || value === this.sort) return false;
+    this.sort = value;
+    this.dirty = true;
     return true;
   }
 
-  // -- internals -----------------------------------------------------------------------------
-
-  put(name, fields, fromStream) {
-    const known = this.instances.get(name);
-    const record = known || { instanceName: name, status: "STARTING", qrcode: null };
-    if (known && known.live && !fromStream) {
-      // A list fetched while the stream runs may be older than what the stream said.
-      delete fields.status;
-      delete fields.qrcode;
-      delete fields.reason;
-    }
-    Object.assign(record, fields);
-    if (fromStream) record.live = true;
-    if (!QR_STATUSES.has(record.status)) record.qrcode = null;
-    this.instances.set(name, record);
-    this.listener.put(record, this.isDown(record.server));
-  }
-
-  // Without a server name (one Evolution, or a relay that does not say), any down server counts.
-  isDown(server) {
-    return server ? this.down.has(server) : this.down.size > 0;
-  }
-
-  setUpstream(entries) {
-    const before = new Set(this.down.keys());
-    this.down = new Map(entries.filter((e) => e.state === "down").map((e) => [e.server, e.since]));
-    const changed =
-      before.size !== this.down.size || [...this.down.keys()].some((s) => !before.has(s));
-    if (!changed) return;
+  compute() {
+    if (!this.dirty) return false;
+    this.dirty = false;
+    const { status, tenant, server } = this.filters;
+    const search = this.filters.search.trim().toLowerCase();
+    const counts = emptyCounts();
+    const tenants = new Set();
+    const servers = new Set(this.knownServers);
+    const rows = [];
     for (const record of this.instances.values()) {
-      // A QR shown before the server went down has expired by the time it is back.
-      if (this.isDown(record.server)) record.qrcode = null;
-      this.listener.put(record, this.isDown(record.server));
+      if (record.tenantId) tenants.add(record.tenantId);
+      if (record.server) servers.add(record.server);
+      if (tenant && record.tenantId !== tenant) continue;
+      if (server && record.server !== server) continue;
+      if (search && !matches(record, search)) continue;
+      counts.all += 1;
+      if (record.status in counts) counts[record.status] += 1;
+      if (status && record.status !== status) continue;
+      rows.push(record);
     }
-    this.listener.upstream([...this.down.keys()]);
+    rows.sort(COMPARE[this.sort]);
+    this.rows = rows;
+    this.counts = counts;
+    this.tenants = [...tenants].sort();
+    this.servers = [...servers].sort();
+    return true;
   }
+
+  indexOf(name) {
+    return this.rows.findIndex((record) => record.instanceName === name);
+  }
+}
+
+function emptyCounts() {
+  const counts = { all: 0 };
+  for (const status of STATUSES) counts[status] = 0;
+  return counts;
+}
+
+// By name, profile name or phone number.
+function matches(record, search) {
+  if (record.instanceName.toLowerCase().includes(search)) return true;
+  if (record.profileName && record.profileName.toLowerCase().includes(search)) return true;
+  return Boolean(record.wuid && /^\+?\d+$/.test(search) && record.wuid.includes(search.replace("+", "")));
 }
