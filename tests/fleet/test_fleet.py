@@ -176,3 +176,28 @@ async def test_servers_shows_the_fleet_to_a_superadmin(fleet: MakeFleet) -> None
     status, reply = await env.call("POST", "instances", None, body, role=Role.SUPERADMIN)
     assert status == 201, reply
     assert reply["adopted"] is True and reply["instance"]["server"] == "evo-b"
+
+
+async def test_each_server_has_its_own_version_read_again_when_it_reconnects(
+    fleet: MakeFleet,
+) -> None:
+    """2.2.x takes 27 event names, 2.3.x 31 (docs/upstream.md §10); servers get upgraded under
+    a running relay, so the version is read again each time its connection starts."""
+    env = await fleet(
+        {"evo-a": [PresetInstance("old", state="open")],
+         "evo-b": [PresetInstance("new", state="open")]},
+        recorded={"old": ("evo-a", "t"), "new": ("evo-b", "t")},
+    )  # fmt: skip
+    env.sims["evo-a"].config.version = "2.2.3"
+    body = {"enabled": True, "events": ["INSTANCE_CREATE"]}
+    status, reply = await env.call("POST", "websocket/old", "t", body)
+    assert status == 400 and "INSTANCE_CREATE" in str(reply)
+    status, reply = await env.call("POST", "websocket/new", "t", body)
+    assert status == 200, reply
+    # evo-a is upgraded to 2.3.6 and restarted: the relay reads its version again.
+    env.sims["evo-a"].config.version = "2.3.6"
+    await env.sims["evo-a"].restart(down_for=0.2)
+    await eventually(lambda: env.sample("relay_upstream_up", {"server": "evo-a"}) == 1, within=20)
+    await wait_stored(env.store, "old", Status.WORKING, within=20)
+    status, reply = await env.call("POST", "websocket/old", "t", body)
+    assert status == 200, reply
