@@ -3,7 +3,7 @@
 It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
 (``bench.scenarios``: fanout, tenants, idle, storm against both servers, interleaved;
-resubscribe, first-qr, recovery, loop-writes, micro and panel against evo-relay), and writes
+resubscribe, first-qr, recovery, loop-writes, micro, panel and fleet against evo-relay), and writes
 ``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and points
 ``<out>/latest`` at that folder (:mod:`bench.common.results`).
 
@@ -35,6 +35,7 @@ from bench.common.servers import BENCH_DIR
 from bench.scenarios import (
     connections,
     first_qr,
+    fleet,
     loop_writes,
     micro,
     panel_render,
@@ -57,10 +58,12 @@ SCENARIOS: dict[str, Scenario] = {
     "loop-writes": loop_writes.loop_writes,
     "micro": micro.micro,
     "panel": panel_render.panel,
+    "fleet": fleet.fleet,
 }
 SCENARIO_TIMEOUT = {"full": 240.0, "smoke": 60.0}
-LONGER = {"first-qr": 600.0}
-"""Full-size scenarios that need more: first-qr is 2 × 50 connects of 2 s, 4 s if missed."""
+LONGER = {"first-qr": 600.0, "fleet": 360.0}
+"""Full-size scenarios that need more: first-qr is 2 × 50 connects of 2 s, 4 s if missed;
+fleet starts two relays and records 1,000 instances."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

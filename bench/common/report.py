@@ -252,10 +252,33 @@ def _panel(d: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def _fleet(d: dict[str, Any]) -> list[Row]:
+    def one(figure: str, *keys: str, target: str = "", met: bool | None = None) -> Row:
+        return ("fleet", figure, _get(d, RELAY, *keys), None, target, met)
+
+    n = _get(d, RELAY, "instances")
+    size = f"{n:,}" if isinstance(n, int) else "N"
+    other = _get(d, RELAY, "restart", "other_stayed_true")
+    return [
+        one(f"start → {size} namespaces joined and statuses true (2 servers), s",
+            "subscribe", "subscribed_s"),
+        one("start → /readyz, s", "ready_s"),
+        one("one server restarted: statuses true, s after it answers HTTP", "restart",
+            "statuses_true_s", target="≤ 3 s", met=_get(d, RELAY, "restart", "met")),
+        one("the other server's wrong statuses meanwhile (max)", "restart", "other_wrong_max",
+            target="0", met=other),
+        one("the restarted server's namespaces back, s after it answers HTTP", "restart",
+            "namespaces_back_s"),
+        one("relay RSS per followed instance, KB", "memory", "kb_per_instance"),
+        one("relay RSS following 0 instances, KB", "memory", "rss_empty_kb"),
+        one("relay RSS following all instances, KB", "memory", "rss_following_kb"),
+    ]  # fmt: skip
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fanout": _fanout, "tenants": _tenants, "idle": _idle, "storm": _storm,
     "resubscribe": _resubscribe, "first-qr": _first_qr, "recovery": _recovery,
-    "loop-writes": _loop_writes, "micro": _micro, "panel": _panel,
+    "loop-writes": _loop_writes, "micro": _micro, "panel": _panel, "fleet": _fleet,
 }  # fmt: skip
 
 
