@@ -93,8 +93,15 @@ def intent_for_event(name: str, data: Any) -> StatusIntent | None:
     return None
 
 
-def intent_for_state(state: str | None, current: Instance) -> StatusIntent | None:
-    """The correction a live ``connectionState`` calls for; None when the row is already true."""
+def intent_for_state(
+    state: str | None, current: Instance, qrcode: QrCode | None = None
+) -> StatusIntent | None:
+    """The correction a live ``connectionState`` calls for; None when the row is already true.
+
+    ``qrcode``: the QR Evolution shows now, read when the state is ``connecting`` and the row
+    has none (its ``qrcode.updated`` went out before the relay could hear it, as after an
+    Evolution restart): the instance is then waiting for a scan, with that QR.
+    """
     if state is None:
         target = StatusIntent(Status.FAILED, MISSING_UPSTREAM, clear_qrcode=True)
         if current.status is Status.FAILED and current.status_reason == MISSING_UPSTREAM:
@@ -105,6 +112,8 @@ def intent_for_state(state: str | None, current: Instance) -> StatusIntent | Non
     elif state == "connecting":
         if current.qrcode is not None:
             target = StatusIntent(Status.SCAN_QR_CODE, "reconciled: connecting")
+        elif qrcode is not None:
+            return StatusIntent(Status.SCAN_QR_CODE, "reconciled: connecting", qrcode=qrcode)
         else:
             target = StatusIntent(Status.STARTING, "reconciled: connecting")
     elif state == "close":

@@ -25,14 +25,15 @@ from typing import Any
 from relay.errors import DatabaseUnavailable, RelayError, UpstreamInstanceNotFound
 from relay.evolution.client import EvolutionClient
 from relay.metrics import Metrics
-from relay.store import Instance, StatusIntent, Store
+from relay.store import Instance, QrCode, StatusIntent, Store
 from relay.store.writer import StatusWriter
 
 log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
-# (live connectionState or None for a 404, the stored row) -> the correction, or None
-StateRule = Callable[[str | None, Instance], StatusIntent | None]
+# (live connectionState or None for a 404, the stored row, the QR Evolution shows now when
+# connecting and the row has none) -> the correction, or None
+StateRule = Callable[[str | None, Instance, QrCode | None], StatusIntent | None]
 
 
 class Reconciler:
@@ -93,6 +94,20 @@ class Reconciler:
             self._queued.discard(name)
             await self._reconcile(name)
 
+    async def _current_qr(self, name: str) -> QrCode | None:
+        """The QR a ``connecting`` instance shows now. ``connect`` on a connecting instance
+        only reads it (docs/upstream.md §3.2): its first ``qrcode.updated`` may have gone out
+        before the relay could hear it (after an Evolution restart, always), and the next one
+        comes 60 s later."""
+        try:
+            found = await self._evolution.connect(name)
+        except RelayError as exc:
+            log.info("QR of instance %s unknown: %s", name, exc.message)
+            return None
+        if found.code is None and found.base64 is None:
+            return None
+        return QrCode(base64=found.base64, code=found.code, pairingCode=found.pairing_code)
+
     async def reconcile(self, name: str) -> bool:
         async with self._limit:
             return await self._reconcile(name)
@@ -122,7 +137,10 @@ class Reconciler:
             return "failed"
         if current is None or self._writer.generation(name) != generation or self._recent(name):
             return "stale"  # deleted meanwhile, or an event newer than this read arrived
-        intent = self._rule(state, current)
+        qrcode = None
+        if state == "connecting" and current.qrcode is None:
+            qrcode = await self._current_qr(name)
+        intent = self._rule(state, current, qrcode)
         if intent is None:
             return "unchanged"
         log.info(
