@@ -8,25 +8,19 @@ whole relay; the :class:`Fleet` it returns has an HTTP caller and recording Sock
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from relay.app import create_app
-from relay.appkeys import METRICS, STORE
-from relay.auth import Role, mint_token
 from relay.config import Settings
-from relay.metrics import Metrics
 from relay.store import Status, Store
 from simulator import PresetInstance, Simulator
 from tests.conftest import MakeSimulator
-from tests.hub.conftest import Recorder, make_recorder
+from tests.stage import Stage
 from tests.support import fast_sim_config
 
-API = "/api/instance-management"
 KEYS = {"evo-a": "key-of-evo-a-0001", "evo-b": "key-of-evo-b-0002"}
 
 
@@ -43,47 +37,11 @@ def fleet_file(path: Path, sims: dict[str, Simulator], capacity: dict[str, int |
     return path
 
 
-@dataclass
-class Fleet:
-    sims: dict[str, Simulator]
-    url: str
-    store: Store
-    metrics: Metrics
-    settings: Settings
-    http: aiohttp.ClientSession
-    clients: list[Recorder] = field(default_factory=list)
-
-    def token(self, tenant: str | None, role: Role = Role.ADMIN) -> str:
-        return mint_token(self.settings, tenant=tenant, role=role, user="u", ttl=600)
-
-    async def client(self, tenant: str | None, role: Role = Role.ADMIN) -> Recorder:
-        recorder = make_recorder()
-        self.clients.append(recorder)
-        await recorder.client.connect(
-            self.url, auth={"token": self.token(tenant, role)}, transports=["websocket"]
-        )
-        await recorder.wait_count("instances.snapshot", 1)
-        return recorder
-
-    async def call(
-        self, method: str, path: str, tenant: str | None, body: dict[str, Any] | None = None,
-        role: Role = Role.ADMIN,
-    ) -> tuple[int, Any]:  # fmt: skip
-        headers = {"Authorization": f"Bearer {self.token(tenant, role)}"}
-        async with self.http.request(
-            method, f"{self.url}{API}/{path}", json=body, headers=headers
-        ) as reply:
-            return reply.status, await reply.json()
+class Fleet(Stage):
+    """A stage with two Evolution servers, ``evo-a`` and ``evo-b``."""
 
     def calls(self, server: str, path_prefix: str) -> list[Any]:
         return self.sims[server].calls.matching(path_prefix=path_prefix)
-
-    async def status(self, name: str) -> Status | None:
-        row = await self.store.get_instance(name)
-        return None if row is None else row.status
-
-    def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
-        return self.metrics.registry.get_sample_value(name, labels or {}) or 0.0
 
 
 MakeFleet = Callable[..., Awaitable[Fleet]]
@@ -118,13 +76,10 @@ async def fleet(
                                  evolution_servers=path)  # fmt: skip
         app = create_app(settings)
         server = await aiohttp_server(app)
-        made = Fleet(sims, str(server.make_url("")).rstrip("/"), app[STORE], app[METRICS],
-                     settings, aiohttp.ClientSession())  # fmt: skip
+        made = Fleet.of(app, str(server.make_url("")).rstrip("/"), sims, settings)
         opened.append(made)
         return made
 
     yield make
     for made in reversed(opened):
-        for recorder in made.clients:
-            await recorder.client.disconnect()
-        await made.http.close()
+        await made.close()
