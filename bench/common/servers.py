@@ -117,13 +117,17 @@ class RelayServer(Server):
         self.child = await Child.spawn(f"{tag}-relay", argv, self._log_dir, env)
         await wait_healthy(self.url + "/readyz", self.child)
 
-    async def metrics(self) -> dict[str, float]:
-        """Un-labelled sums of the relay's Prometheus samples (``relay_*``)."""
+    async def metrics_text(self) -> str:
+        """The relay's ``/metrics`` as Prometheus text."""
         async with (
             aiohttp.ClientSession() as session,
             session.get(self.url + "/metrics", timeout=aiohttp.ClientTimeout(total=5)) as resp,
         ):
-            text = await resp.text()
+            return await resp.text()
+
+    async def metrics(self) -> dict[str, float]:
+        """Un-labelled sums of the relay's Prometheus samples (``relay_*``)."""
+        text = await self.metrics_text()
         out: dict[str, float] = {}
         for line in text.splitlines():
             if line.startswith("relay_") and " " in line:

@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench.common import simproc
 from bench.common.database import create_schema
 from bench.common.harness import Harness, Sim, spread, tenant_ids
@@ -149,11 +147,7 @@ class FleetRelay(RelayServer):
 
     async def namespaces(self) -> dict[str, float]:
         """``relay_upstream_namespaces`` by its ``server`` label."""
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(self.url + "/metrics", timeout=aiohttp.ClientTimeout(total=5)) as resp,
-        ):
-            text = await resp.text()
+        text = await self.metrics_text()
         out: dict[str, float] = {}
         for line in text.splitlines():
             if line.startswith(NAMESPACES + "{"):
