@@ -12,7 +12,10 @@ import pytest
 from relay.config import Settings, load_settings
 from relay.errors import ConfigError
 from relay.servers import load_fleet
-from tests.conftest import JWT_SECRET
+from simulator import SimConfig
+from tests.conftest import JWT_SECRET, MakeSimulator
+from tests.fleet.conftest import KEYS, fleet_file
+from tests.foundation.test_check import run_check, verdicts
 from tests.support import clean_env
 
 GOOD = """
@@ -106,3 +109,19 @@ async def test_serve_exits_78_with_one_line_per_problem(tmp_path: Path) -> None:
     assert any("server 'b': url: required" in line for line in lines)
     assert any("server 'b': apikey: required" in line for line in lines)
     assert any("server 'a': name: used twice" in line for line in lines)
+
+
+async def test_check_gives_a_verdict_per_server(
+    tmp_path: Path, database_url: str, make_simulator: MakeSimulator
+) -> None:
+    sims = {name: await make_simulator(SimConfig(apikey=key)) for name, key in KEYS.items()}
+    path = fleet_file(tmp_path / "fleet.toml", sims, {})
+    await sims["evo-b"].stop()  # one server down: only its items fail
+    code, output = await run_check(
+        tmp_path, RELAY_DATABASE_URL=database_url, RELAY_JWT_SECRET=JWT_SECRET,
+        RELAY_EVOLUTION_SERVERS=str(path),
+    )  # fmt: skip
+    found = verdicts(output)
+    assert code == 1, output
+    assert found["evolution [evo-a]"] == "ok" and found["api key [evo-a]"] == "ok"
+    assert found["evolution [evo-b]"] == "FAIL", output
