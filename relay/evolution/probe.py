@@ -1,7 +1,7 @@
 """What is wrong with an Evolution server, in one line an operator can act on.
 
 ``Prober.diagnose()`` tells apart the failures that look the same from a Socket.IO client
-(python-socketio only says "Connection error", EVOLUTION.md §6.3):
+(python-socketio only says "Connection error", docs/upstream.md §6.3):
 
 - ``unreachable``: nothing answers at the URL (refused, timed out, no route, no such host);
 - ``not evolution``: something answers, but not with Evolution's JSON envelope;

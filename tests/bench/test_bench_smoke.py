@@ -148,8 +148,7 @@ def test_recovery_watches_statuses_after_each_restart(smoke_run: Path) -> None:
 
 def test_loop_writes_counts_writes_and_events(smoke_run: Path) -> None:
     data = _scenario(smoke_run, "loop-writes")
-    if "skipped" in data:
-        pytest.skip(data["skipped"])
+    assert "skipped" not in data, data.get("skipped")  # the simulator has the loop now
     figures = data["servers"]["evo-relay"]
     assert figures["loop_events_received"] > 0
     assert figures["status_writes"] >= 0 and figures["row_updates"] >= 0
@@ -167,8 +166,8 @@ def test_micro_benchmarks_report_their_figures(smoke_run: Path) -> None:
 
 def test_panel_measures_render_and_long_tasks_in_chromium(smoke_run: Path) -> None:
     data = _scenario(smoke_run, "panel")
-    if "skipped" in data:
-        pytest.skip(data["skipped"])
+    if "skipped" in data:  # no Chromium: fails under CI, skips only in a local run
+        missing_tool(data["skipped"])
     figures = data["servers"]["evo-relay"]
     assert figures["shown_at_first_render"] == figures["instances"]
     assert 0 < figures["snapshot_ms"] <= figures["first_render_ms"]
