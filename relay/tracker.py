@@ -123,10 +123,12 @@ class InstanceTracker:
         for name in self.tenants.names():
             self.upstream.subscribe(name)
         self._upstream_state(up=False)  # until the first connection says otherwise
-        self._tasks.supervise(self.writer.run, "status-writer")
-        self._tasks.supervise(self.upstream.run, "upstream-subscription")
+        name = self.server.name
+        self._tasks.supervise(self.writer.run, f"status-writer[{name}]")
+        self._tasks.supervise(self.upstream.run, f"upstream-subscription[{name}]")
         self._tasks.supervise(
-            lambda: self.reconciler.run_periodic(self._reconcile_interval), "reconcile-periodic"
+            lambda: self.reconciler.run_periodic(self._reconcile_interval),
+            f"reconcile-periodic[{name}]",
         )
         log.info(
             "following %d instances on evolution server %s (%s mode)",
