@@ -14,9 +14,9 @@ second doing nothing. Here, on the tested versions only (``relay.internals``):
   is direct, else on its queue) and the session is filed again ``ping_timeout`` ahead; one
   that has not answered by then is closed with engine.io's ``PING_TIMEOUT`` reason, as the
   service task would. The service task is not started.
-- **websockets**: the session's reader awaits aiohttp's ``receive`` with the timeout
-  engine.io's ``wait_for`` applied (``ping_interval + ping_timeout``, plus a tick: a ping is
-  sent up to a tick after it is due), and its writer drains
+- **websockets**: the session's reader awaits aiohttp's ``receive`` with no timeout (a
+  silent peer misses its ping timeout, and the heartbeat then ends the websocket too, which
+  engine.io's read timeout did), and its writer drains
   the queue with a plain ``get``. Anything but a websocket session opened on the websocket
   transport (an upgrade from polling) runs engine.io's own handler.
 
@@ -122,6 +122,8 @@ class Heartbeat:
     async def _close(self, sock: Any) -> None:
         # as engine.io's check_ping_timeout: a CLOSE packet updates a half-open socket
         await sock.close(wait=False, abort=False, reason=self._eio.reason.PING_TIMEOUT)
+        if sock.own_writer:  # and the websocket ends after it (engine.io's read timeout did)
+            sock.queue.put_nowait(None)
         if self._eio.sockets.get(sock.sid) is sock:
             del self._eio.sockets[sock.sid]
 
@@ -170,13 +172,11 @@ async def _serve(sock: Any, ws: Any) -> None:
 
 async def _read(sock: Any, response: Any) -> None:
     """engine.io's websocket read loop, minus a task and a ``wait_for`` per message."""
-    server = sock.server
-    timeout = server.ping_interval + server.ping_timeout + TICK  # a ping may be a tick late
-    limit = server.max_http_buffer_size
-    receive: Callable[..., Any] = response.receive
+    limit = sock.server.max_http_buffer_size
+    receive: Callable[[], Any] = response.receive
     while True:
         try:
-            msg = await receive(timeout)
+            msg = await receive()  # no timeout: a silent peer is closed by its ping timeout
         except (Exception, asyncio.CancelledError):
             # as engine.io's loop: a timeout, a broken connection, or aiohttp cancelling the
             # handler as the connection is lost all end the session (the close runs after)
