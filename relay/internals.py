@@ -2,7 +2,10 @@
 
 - ``fanout`` (``relay.hub.fanout``): python-socketio's rooms, python-engineio's sockets, queues
   and aiohttp websocket driver, and the way aiohttp writes a frame; the stock path is
-  ``relay.hub.stock_fanout`` (``AsyncServer.emit``).
+  ``relay.hub.stock_fanout`` (``AsyncServer.emit``). With it, ``relay.hub.sessions``: one
+  ping timer for every engine.io session and a two-task websocket loop, over python-engineio's
+  ``AsyncSocket`` and server (guarded by ``tests/hub/test_sessions_internals.py``); the stock
+  path keeps engine.io's own ping tasks, service task and loop.
 - ``upstream`` (``relay.upstream.socket``): python-socketio's client packet sender and its
   namespace bookkeeping, to join Evolution's namespaces on one live connection; the stock path
   is ``relay.upstream.per_namespace`` (one public ``AsyncClient`` per namespace).

@@ -44,7 +44,7 @@ class Sizes:
     idle_clients: int = 10_000
     idle_tenants: int = 100
     idle_settle: float = 3.0
-    idle_window: float = 10.0
+    idle_window: float = 30.0  # more than one ping interval (25 s): every client is pinged in it
     storm_clients: int = 2000
     storm_tenants: int = 100
     storm_instances: int = 200

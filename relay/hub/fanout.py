@@ -59,6 +59,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from relay.hub.delivery import NAMESPACE
 from relay.hub.rooms import is_hub_room
+from relay.hub.sessions import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class DirectFanout:
         self.max_buffer = MAX_BUFFER  # read when a session opens
         self.max_backlog = MAX_BACKLOG
         self._eio._async = {**self._eio._async, "websocket": self._websocket_class(compression)}
+        self.heartbeat = Heartbeat(self._eio, self._sinks)  # one timer for every ping
 
     def _websocket_class(self, compression: bool) -> type:
         """engine.io's aiohttp driver, but its ``WebSocketResponse`` negotiates per-message
@@ -251,6 +253,7 @@ class DirectFanout:
     async def close_websockets(self, grace: float) -> None:
         """At shutdown: wait up to ``grace`` for the websockets to end, then close the rest
         from this side (their queued bytes are flushed first)."""
+        self.heartbeat.stop()
         if self._websockets:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._no_websockets.wait(), grace)

@@ -1,0 +1,216 @@
+"""The fast path's engine.io sessions: one timer for every ping, two tasks per websocket.
+
+Stock python-engineio (4.15) keeps, for each websocket session, the request's task, a writer
+task and, inside it, a task for ``wait_for(queue.get())``, a task per received message
+(``ensure_future(ws.wait())`` under ``wait_for``), and a task that sleeps ``ping_interval``
+before each ping; its service task walks every session once per ``ping_timeout`` with one
+``wait_for`` each. At 10,000 idle clients that is ~60,000 tasks and ~900 task start-ups a
+second doing nothing. Here, on the tested versions only (``relay.internals``):
+
+- **pings**: :class:`Heartbeat` keeps one timer (a ``call_later`` every :data:`TICK` s, no
+  task) and a wheel of sessions by the tick their next ping is due. A PONG files the session
+  ``ping_interval`` ahead (engine.io's ``schedule_ping``, same rule: only after a completed
+  cycle); at its tick the PING is written (straight to the transport when the session's sink
+  is direct, else on its queue) and the session is filed again ``ping_timeout`` ahead; one
+  that has not answered by then is closed with engine.io's ``PING_TIMEOUT`` reason, as the
+  service task would. The service task is not started.
+- **websockets**: the session's reader awaits aiohttp's ``receive`` with no timeout (a
+  silent peer misses its ping timeout, and the heartbeat then ends the websocket too, which
+  engine.io's read timeout did), and its writer drains
+  the queue with a plain ``get``. Anything but a websocket session opened on the websocket
+  transport (an upgrade from polling) runs engine.io's own handler.
+
+Internals used (guarded in ``tests/hub/test_sessions_internals.py``): ``AsyncSocket``'s
+``schedule_ping``/``last_ping``/``queue``/``closing``/``closed``/``connected``/``upgraded``/
+``receive``/``close``, and ``_websocket_handler`` (replaced by giving each session a subclass,
+from the engine.io ``connect`` handler, before engine.io schedules its first ping); the server's
+``start_service_task``, ``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
+``reason`` and ``handlers['connect']``; the aiohttp driver's ``_sock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from aiohttp import WSMsgType
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger(__name__)
+
+TICK: Final = 1.0  # seconds between the timer's turns: pings go out within a tick of due
+PING_FRAME: Final = b"\x81\x012"  # an unmasked websocket text frame holding engine.io's "2"
+_DATA: Final = (WSMsgType.TEXT, WSMsgType.BINARY)
+
+
+class Heartbeat:
+    """Every session's pings and ping timeouts, on one timer."""
+
+    def __init__(self, eio: Any, sinks: Mapping[str, Any]) -> None:
+        self._eio = eio
+        self._sinks = sinks  # eio_sid -> relay.hub.fanout.Sink (direct when it can be)
+        self._wheel: dict[int, list[tuple[Any, float | None]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.socket_class = _socket_class(self)
+        eio.start_service_task = False  # the deadlines below do its work
+        original = eio.handlers["connect"]
+
+        async def connect(eio_sid: str, environ: dict[str, Any]) -> Any:
+            sock = eio.sockets.get(eio_sid)
+            if sock is not None and type(sock) is AsyncSocket:
+                sock.__class__ = self.socket_class  # before engine.io's first schedule_ping
+            return await original(eio_sid, environ)
+
+        eio.on("connect", connect)
+
+    def _file(self, sock: Any, after: float, pinged_at: float | None) -> None:
+        """Look at ``sock`` again ``after`` seconds from now (at most a tick later): to ping
+        it (``pinged_at`` None), or to close it if the ping sent at ``pinged_at`` is still
+        unanswered."""
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + after) / TICK)
+        self._wheel.setdefault(slot, []).append((sock, pinged_at))
+        self._start(loop)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is None:  # turns on tick boundaries of the loop's clock
+            self._timer = loop.call_at((math.floor(loop.time() / TICK) + 1) * TICK, self._turn)
+
+    def schedule_ping(self, sock: Any) -> None:
+        """engine.io's rule: a new ping only once the previous cycle completed."""
+        if sock.last_ping:
+            sock.last_ping = None
+            self._file(sock, self._eio.ping_interval, None)
+
+    def _turn(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = math.floor(loop.time() / TICK + 1e-6)
+        for slot in [slot for slot in self._wheel if slot <= now]:
+            for sock, pinged_at in self._wheel.pop(slot):
+                if sock.closing or sock.closed:
+                    continue
+                if pinged_at is None:
+                    self._ping(sock)
+                elif sock.last_ping == pinged_at:  # no PONG since that ping
+                    self._time_out(sock)
+        if self._wheel:
+            self._start(loop)
+
+    def _ping(self, sock: Any) -> None:
+        sock.last_ping = pinged_at = time.time()
+        sink = self._sinks.get(sock.sid) if sock.own_writer else None
+        if sink is not None and sink.direct and not sink.transport.is_closing():
+            sink.transport.write(PING_FRAME)  # a whole frame: hub frames cannot interleave
+        else:
+            sock.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+        self._file(sock, self._eio.ping_timeout, pinged_at)
+
+    def _time_out(self, sock: Any) -> None:
+        log.debug("engine.io session %s did not answer a ping; closing it", sock.sid)
+        task = asyncio.ensure_future(self._close(sock))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close(self, sock: Any) -> None:
+        # as engine.io's check_ping_timeout: a CLOSE packet updates a half-open socket
+        await sock.close(wait=False, abort=False, reason=self._eio.reason.PING_TIMEOUT)
+        if sock.own_writer:  # and the websocket ends after it (engine.io's read timeout did)
+            sock.queue.put_nowait(None)
+        if self._eio.sockets.get(sock.sid) is sock:
+            del self._eio.sockets[sock.sid]
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wheel.clear()
+
+
+def _socket_class(heartbeat: Heartbeat) -> type:
+    class KeptSocket(AsyncSocket):  # type: ignore[misc]
+        # engine.io's own writer (an upgraded session's) gives up after ping_interval +
+        # ping_timeout without a queued packet: its pings must go through the queue
+        own_writer = False
+
+        def schedule_ping(self) -> None:
+            heartbeat.schedule_ping(self)
+
+        async def _websocket_handler(self, ws: Any) -> None:
+            sock: Any = self
+            if sock.connected:  # an upgrade from polling: engine.io's own handshake and loop
+                await super()._websocket_handler(ws)
+            else:
+                await _serve(sock, ws)
+
+    return KeptSocket
+
+
+async def _serve(sock: Any, ws: Any) -> None:
+    """A session opened on the websocket transport: reader here, writer in its own task."""
+    sock.connected = sock.upgraded = sock.own_writer = True
+    writer = asyncio.ensure_future(_write(sock, ws))
+    await _read(sock, ws._sock)
+    sock.queue.put_nowait(None)  # ends the writer, which closes the websocket
+    reason = sock.server.reason.TRANSPORT_CLOSE
+    try:
+        await writer
+    except asyncio.CancelledError:  # aiohttp cancels the handler of a lost connection
+        await sock.close(wait=False, abort=True, reason=reason)
+        if sock.server.sockets.get(sock.sid) is sock:  # engine.io would after a return
+            del sock.server.sockets[sock.sid]
+        raise
+    await sock.close(wait=False, abort=True, reason=reason)
+
+
+async def _read(sock: Any, response: Any) -> None:
+    """engine.io's websocket read loop, minus a task and a ``wait_for`` per message."""
+    limit = sock.server.max_http_buffer_size
+    receive: Callable[[], Any] = response.receive
+    while True:
+        try:
+            msg = await receive()  # no timeout: a silent peer is closed by its ping timeout
+        except (Exception, asyncio.CancelledError):
+            # as engine.io's loop: a timeout, a broken connection, or aiohttp cancelling the
+            # handler as the connection is lost all end the session (the close runs after)
+            return
+        if msg.type not in _DATA or len(msg.data) > limit:
+            return
+        pkt = eio_packet.Packet(encoded_packet=msg.data)
+        try:
+            await sock.receive(pkt)
+        except eio_exceptions.UnknownPacketError:
+            pass
+        except eio_exceptions.SocketIsClosedError:
+            return
+        except Exception:  # as engine.io: log it, keep the connection
+            log.exception("engine.io session %s: error handling a packet", sock.sid)
+
+
+async def _write(sock: Any, ws: Any) -> None:
+    """engine.io's websocket writer, without the per-``get`` timeout (the reader has one)."""
+    queue = sock.queue
+    try:
+        while True:
+            pkt = await queue.get()
+            queue.task_done()
+            if pkt is None:
+                break
+            await ws.send(pkt.encode())
+            while not queue.empty():  # what the stock writer sends in one batch
+                pkt = queue.get_nowait()
+                queue.task_done()
+                if pkt is None:
+                    return
+                await ws.send(pkt.encode())
+    except Exception:  # as engine.io's bare except: the websocket broke; close it below
+        log.debug("engine.io session %s: websocket write failed", sock.sid)
+    finally:
+        await ws.close()
