@@ -181,9 +181,13 @@ class Harness:
     servers: tuple[str, ...] = SERVERS
     smoke: bool = False
 
-    def gate(self, needs: tuple[str, ...]) -> dict[str, Any] | None:
-        """None when the simulator has ``needs``; else what the scenario (or part) returns:
-        skipped under ``--smoke``, an error otherwise (:mod:`bench.common.simfeatures`)."""
+    def gate(self, needs: tuple[str, ...], *, relay_only: bool = False) -> dict[str, Any] | None:
+        """None when the scenario can run: evo-relay is among the servers (``relay_only``) and
+        the simulator has ``needs``; else what the scenario (or part) returns: skipped without
+        evo-relay; skipped under ``--smoke``, an error otherwise, for a simulator that lacks
+        something (:mod:`bench.common.simfeatures`)."""
+        if relay_only and "relay" not in self.servers:
+            return {"skipped": "evo-relay only"}
         lacking = simfeatures.missing(needs)
         if not lacking:
             return None

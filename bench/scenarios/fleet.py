@@ -350,9 +350,7 @@ async def baseline_rss(h: Harness, fleet_file: Path) -> int:
 
 
 async def fleet(h: Harness) -> dict[str, Any]:
-    if "relay" not in h.servers:
-        return {"skipped": "evo-relay only"}
-    blocked = h.gate(NEEDS)
+    blocked = h.gate(NEEDS, relay_only=True)
     if blocked is not None:
         return blocked
     fs = SMOKE if h.smoke else FULL

@@ -51,9 +51,7 @@ async def _writes_per_second(server: RelayServer, seconds: float) -> list[float]
 
 
 async def loop_writes(h: Harness) -> dict[str, Any]:
-    if "relay" not in h.servers:
-        return {"skipped": "evo-relay only"}
-    blocked = h.gate(NEEDS)
+    blocked = h.gate(NEEDS, relay_only=True)
     if blocked is not None:
         return blocked
     s = h.sizes
