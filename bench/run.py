@@ -3,7 +3,8 @@
 It starts the simulator (``bench.common.simproc``), each server under test as a separate process
 (evo-relay's ``serve`` and the Node peer), and Node load-client processes, runs the scenarios
 (``bench.scenarios``: fanout, tenants, idle, storm against both servers, interleaved;
-resubscribe, first-qr, recovery, loop-writes, micro, panel and fleet against evo-relay), and writes
+resubscribe, first-qr, recovery, loop-writes, micro, panel, fleet and cluster against
+evo-relay), and writes
 ``<out>/<date>/<scenario>.json``, ``<out>/<date>/latest.md`` and ``latest.png``, and points
 ``<out>/latest`` at that folder (:mod:`bench.common.results`).
 
@@ -33,6 +34,7 @@ from bench.common.harness import FULL, SMOKE, Harness
 from bench.common.procs import raise_nofile
 from bench.common.servers import BENCH_DIR
 from bench.scenarios import (
+    cluster,
     connections,
     first_qr,
     fleet,
@@ -59,11 +61,13 @@ SCENARIOS: dict[str, Scenario] = {
     "micro": micro.micro,
     "panel": panel_render.panel,
     "fleet": fleet.fleet,
+    "cluster": cluster.cluster,
 }
 SCENARIO_TIMEOUT = {"full": 240.0, "smoke": 60.0}
-LONGER = {"first-qr": 600.0, "fleet": 360.0}
+LONGER = {"first-qr": 600.0, "fleet": 360.0, "cluster": 480.0}
 """Full-size scenarios that need more: first-qr is 2 × 50 connects of 2 s, 4 s if missed;
-fleet starts two relays and records 1,000 instances."""
+fleet starts two relays and records 1,000 instances; cluster starts seven relays, four of them
+with 1,000 clients."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

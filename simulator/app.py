@@ -72,6 +72,11 @@ class Simulator:
         """Per-instance namespaces created since this server (re)started."""
         return set(self._hub.created) if self._hub else set()
 
+    @property
+    def socket_clients(self) -> int:
+        """Socket.IO clients connected now (0 while stopped): who follows this server."""
+        return self._hub.clients if self._hub else 0
+
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[record_calls, evolution_errors])
         app[SIMULATOR] = self

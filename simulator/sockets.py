@@ -60,6 +60,12 @@ class SocketHub:
             log.debug("refusing namespace %s: no event emitted on it yet", namespace)
             raise socketio.exceptions.ConnectionRefusedError("Invalid namespace")
 
+    @property
+    def clients(self) -> int:
+        """Engine.IO connections open now (each Socket.IO client is one, whatever its
+        namespaces)."""
+        return sum(1 for socket in self._sio.eio.sockets.values() if not socket.closed)
+
     async def publish(self, event: str, payload: dict[str, Any], instance_ns: str | None) -> None:
         if self._config.global_events:
             await self._sio.emit(event, payload, namespace="/")

@@ -275,10 +275,46 @@ def _fleet(d: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def _cluster(d: dict[str, Any]) -> list[Row]:
+    def one(figure: str, *keys: str, target: str = "", met: bool | None = None) -> Row:
+        return ("cluster", figure, _get(d, RELAY, *keys), None, target, met)
+
+    rows: list[Row] = []
+    for part, shape in (("fanout", "fan-out, 1 tenant"), ("tenants", "tenants mix")):
+        for variant, label in (("single", "without Redis"), ("bus", "with the Redis bus")):
+            rows += [
+                one(f"{shape}: server CPU µs per delivery, {label}",
+                    "bus", part, variant, "cpu_us_per_delivery"),
+                one(f"{shape}: latency p99 ms, {label}", "bus", part, variant, "latency", "p99_ms"),
+            ]  # fmt: skip
+        rows += [
+            one(f"{shape}: CPU µs per delivery added by the bus", "bus", part,
+                "added_cpu_us_per_delivery"),
+            one(f"{shape}: p99 ms added by the bus", "bus", part, "added_p99_ms"),
+            one(f"{shape}: redis-server CPU (cores)", "bus", part, "bus", "redis_cpu_share"),
+        ]  # fmt: skip
+    rounds = _get(d, RELAY, "failover", "rounds") or []
+    for i, r in enumerate(rounds):
+        ok = r.get("statuses_true_s")
+        rows += [
+            ("cluster", f"failover {i + 1} ({r.get('nodes_before')} nodes): leader flips, s",
+             r.get("leader_flip_s"), None, "", None),
+            ("cluster", f"failover {i + 1}: statuses true again, s", ok, None, "≤ 5 s",
+             None if ok is None else ok <= 5),
+        ]  # fmt: skip
+    rows += [
+        one("on paper: nodes for 100,000 panels at 2,000 events/s", "paper", "plan", "nodes"),
+        one("on paper: CPU share per node", "paper", "plan", "cpu_share_per_node"),
+        one("on paper: RSS per node, MB", "paper", "plan", "rss_mb_per_node"),
+    ]
+    return rows
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fanout": _fanout, "tenants": _tenants, "idle": _idle, "storm": _storm,
     "resubscribe": _resubscribe, "first-qr": _first_qr, "recovery": _recovery,
     "loop-writes": _loop_writes, "micro": _micro, "panel": _panel, "fleet": _fleet,
+    "cluster": _cluster,
 }  # fmt: skip
 
 

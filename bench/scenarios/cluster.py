@@ -1,0 +1,460 @@
+"""cluster: what the Redis bus costs one node, how fast a follower takes over, and (on paper)
+how many nodes 100,000 panels need.
+
+evo-relay only, against a ``redis-server`` this scenario starts on a free port (no
+persistence), never the machine's own Redis.
+
+- **bus**: the fan-out of the fanout scenario (one tenant, ``clients`` panels, 1 KB messages
+  at a fixed rate near half the single node's maximum) and the tenants mix (many tenants, 2
+  panels each, 2,000 events/s), each measured on one node without ``RELAY_REDIS_URL`` and on
+  one node with it, same simulator, same clients, same window
+  (:func:`bench.scenarios.throughput.window`). Figures: server CPU per delivery, p50/p99
+  latency (the simulator's send time to the client's receipt), and redis-server's CPU.
+- **failover**: three ``relay serve`` processes on one schema and one Redis database, one
+  simulator (global mode) with N open instances stored WORKING. The leader (``/readyz``
+  ``cluster.leading``) is SIGKILLed and, at once, 10% of the instances are logged out on the
+  phone (their truth becomes STOPPED with nobody listening). Figures, from the kill: the time
+  until a survivor's ``relay_cluster_leader`` is 1, and until every stored status equals the
+  simulator's truth (polled every 0.1 s). Twice: 3 nodes, then the 2 left.
+- **paper**: the nodes needed for 100,000 connected panels at 2,000 events/s, from the bus
+  figures above and the idle scenario's RSS and CPU per idle connection
+  (``<results>/<date>/idle.json`` of the newest run that has it); the reasoning is in the JSON
+  (``paper.reasoning``) and in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bench.common.harness import (
+    MIX_FANOUT,
+    MIX_TENANTS,
+    Harness,
+    Sim,
+    names,
+    spread,
+    tenant_ids,
+)
+from bench.common.procs import Child, free_port
+from bench.common.servers import BENCH_DIR, RelayServer
+from bench.common.stats import cpu_seconds
+from bench.scenarios.recovery import Watch
+from bench.scenarios.throughput import _drain, window
+from relay.store import Store
+from relay.store.models import Status
+
+log = logging.getLogger(__name__)
+
+POLL = 0.1
+LEADER_METRIC = "relay_cluster_leader"
+TARGET_FAILOVER_S = 5.0
+PANELS = 100_000
+EVENTS_PER_S = 2_000.0
+CPU_BUDGET = 0.7
+"""A node is one event loop (one core): plan for 70% of it, the rest for bursts and storms."""
+
+
+@dataclass(frozen=True)
+class ClusterSizes:
+    fan_clients: int
+    fan_instances: int
+    fan_rate: float
+    tenants_tenants: int
+    tenants_clients_per: int
+    tenants_instances: int
+    tenants_rate: float
+    warm: float
+    window: float
+    failover_instances: int
+    failover_deadline: float
+
+
+FULL = ClusterSizes(
+    fan_clients=1000, fan_instances=10, fan_rate=38.0, tenants_tenants=500,
+    tenants_clients_per=2, tenants_instances=1000, tenants_rate=2000.0, warm=2.0, window=8.0,
+    failover_instances=50, failover_deadline=30.0,
+)  # fmt: skip
+SMOKE = ClusterSizes(
+    fan_clients=20, fan_instances=2, fan_rate=20.0, tenants_tenants=5, tenants_clients_per=2,
+    tenants_instances=10, tenants_rate=100.0, warm=0.5, window=1.5, failover_instances=6,
+    failover_deadline=20.0,
+)  # fmt: skip
+
+
+class RedisServer:
+    """A redis-server of the scenario's own on a free port, without persistence."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.child: Child | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    @property
+    def pid(self) -> int:
+        assert self.child is not None
+        return self.child.pid
+
+    async def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        data = self.log_dir / f"redis-{self.port}"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(data)]  # fmt: skip
+        self.child = await Child.spawn(f"redis-{self.port}", argv, self.log_dir)
+        deadline = time.monotonic() + 10
+        while not await self.ping():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {self.port} does not answer")
+            await asyncio.sleep(0.05)
+
+    async def ping(self) -> bool:
+        client: Redis = Redis.from_url(self.url())
+        try:
+            return bool(await asyncio.wait_for(client.ping(), 1))
+        except (OSError, TimeoutError, RedisError):
+            return False  # not listening yet
+        finally:
+            await client.aclose()
+
+    async def flush(self) -> None:
+        client: Redis = Redis.from_url(self.url())
+        try:
+            await client.flushall()
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        if self.child is not None:
+            await self.child.stop()
+
+
+@contextlib.asynccontextmanager
+async def own_redis(log_dir: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(log_dir)
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
+
+
+def bus_env(redis: RedisServer | None, node: str) -> dict[str, str]:
+    if redis is None:
+        return {}
+    return {"RELAY_REDIS_URL": redis.url(), "RELAY_NODE_NAME": node,
+            "RELAY_LEASE_INTERVAL": "0.5"}  # fmt: skip
+
+
+# -- bus: one node with Redis against one without ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One load shape: instance -> tenant, the clients' tenants, and the stream."""
+
+    name: str
+    mapping: dict[str, str]
+    tenants: list[str]
+    clients: int
+    fan: int  # clients per event
+    rate: float
+    mix: dict[str, float]
+
+
+async def _measured(
+    h: Harness, sim: Sim, redis: RedisServer, part: Part, variant: str
+) -> dict[str, Any]:
+    s = sizes(h)
+    await redis.flush()
+    env = bus_env(redis if variant == "bus" else None, "bench-1")
+    tag = f"cluster-{part.name}-{variant}"
+    async with (
+        h.server("relay", sim, part.mapping, tag, env=env) as server,
+        h.pool(server.url, part.clients, part.tenants, tag) as pool,
+    ):
+        connected = await pool.connect()
+        await sim.call("load", rate=part.rate, mix=part.mix, payload_bytes=1024, seed=h.seed)
+        await asyncio.sleep(s.warm)
+        redis_cpu0 = cpu_seconds(redis.pid)
+        result = await window(sim, server, pool, s.window, part.fan)
+        redis_cpu = cpu_seconds(redis.pid) - redis_cpu0
+        await sim.call("stop_load")
+        await _drain(pool, quiet=s.warm)
+        metrics = await server.metrics()
+    for internal in ("_hist", "per_second", "max_latency_per_second"):
+        result.pop(internal, None)
+    result.update(
+        rate=part.rate, connect=connected, redis_cpu_share=round(redis_cpu / s.window, 4),
+        bus_up=metrics.get("relay_bus_up"), bus_events=metrics.get("relay_bus_events_total"),
+        bus_dropped=metrics.get("relay_bus_dropped_total"),
+    )  # fmt: skip
+    log.info(
+        "cluster %s %s: %.0f deliveries/s, %s us/delivery, p99 %s ms, redis %.3f cores",
+        part.name, variant, result["deliveries_per_s"], result["cpu_us_per_delivery"],
+        result["latency"]["p99_ms"], result["redis_cpu_share"],
+    )  # fmt: skip
+    return result
+
+
+def sizes(h: Harness) -> ClusterSizes:
+    return SMOKE if h.smoke else FULL
+
+
+async def bus_cost(h: Harness, redis: RedisServer) -> dict[str, Any]:
+    s = sizes(h)
+    fan_names = names(s.fan_instances)
+    tids = tenant_ids(s.tenants_tenants)
+    tenants_names = names(s.tenants_instances)
+    parts = [
+        Part("fanout", dict.fromkeys(fan_names, "t0001"), ["t0001"], s.fan_clients,
+             s.fan_clients, s.fan_rate, MIX_FANOUT),
+        Part("tenants", spread(tenants_names, tids), tids,
+             s.tenants_tenants * s.tenants_clients_per, s.tenants_clients_per, s.tenants_rate,
+             MIX_TENANTS),
+    ]  # fmt: skip
+    out: dict[str, Any] = {}
+    for part in parts:
+        async with h.simulator(len(part.mapping), global_events=True) as sim:
+            measured = {v: await _measured(h, sim, redis, part, v) for v in ("single", "bus")}
+        single, bus = measured["single"], measured["bus"]
+        out[part.name] = {
+            **measured,
+            "added_cpu_us_per_delivery": _minus(
+                bus["cpu_us_per_delivery"], single["cpu_us_per_delivery"]
+            ),
+            "added_p99_ms": _minus(bus["latency"]["p99_ms"], single["latency"]["p99_ms"]),
+            "added_cpu_us_per_event": _per_event(single, bus),
+        }
+    return out
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 3)
+
+
+def _per_event(single: dict[str, Any], bus: dict[str, Any]) -> float | None:
+    """Server CPU the bus adds per upstream event, µs (publish + receive on one node)."""
+    if not single["events_sent"] or not bus["events_sent"]:
+        return None
+    per_single = single["server_cpu_s"] / single["events_sent"]
+    per_bus = bus["server_cpu_s"] / bus["events_sent"]
+    return round((per_bus - per_single) * 1e6, 2)
+
+
+# -- failover ------------------------------------------------------------------------------
+
+
+class ClusterNode(RelayServer):
+    """One node of a cluster; the first prepares the schema, the others share it."""
+
+    def share(self, first: ClusterNode) -> None:
+        self.schema, self.dsn = first.schema, first.dsn
+
+    async def leading(self) -> bool | None:
+        """Whether ``/readyz`` says this node leads ``default`` (None: no answer)."""
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(self.url + "/readyz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
+            ):
+                body = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+        return "default" in (body.get("cluster") or {}).get("leading", [])
+
+    def kill(self) -> None:
+        self.child.proc.send_signal(signal.SIGKILL)
+
+
+async def _one_leader(nodes: list[ClusterNode], within: float) -> ClusterNode:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = [node for node in nodes if await node.leading()]
+        if len(found) == 1:
+            return found[0]
+        await asyncio.sleep(POLL)
+    raise RuntimeError(f"no single leader among {len(nodes)} nodes within {within} s")
+
+
+async def _leader_flip(nodes: list[ClusterNode], since: float, deadline: float) -> float | None:
+    while time.time() - since < deadline:
+        for node in nodes:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                if (await node.metrics()).get(LEADER_METRIC, 0.0) >= 1.0:
+                    return round(time.time() - since, 2)
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def _statuses_true(watch: Watch, since: float, deadline: float) -> float | None:
+    while time.time() - since < deadline:
+        wrong, _ = await watch.wrong()
+        if not wrong:
+            return round(time.time() - since, 2)
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def failover(h: Harness, redis: RedisServer) -> dict[str, Any]:
+    s = sizes(h)
+    await redis.flush()
+    instances = names(s.failover_instances)
+    mapping = dict.fromkeys(instances, "t0001")
+    nodes: list[ClusterNode] = []
+    rounds: list[dict[str, Any]] = []
+    async with h.simulator(len(instances), global_events=True) as sim:
+        try:
+            for i in range(3):
+                node = ClusterNode(h.root_dsn, h.log_dir)
+                if nodes:
+                    node.share(nodes[0])
+                else:
+                    await node.prepare(mapping, Status.WORKING)
+                nodes.append(node)
+                await node.start(sim.url, sim.apikey, "global", f"cluster-node{i + 1}",
+                                 bus_env(redis, f"node-{i + 1}"))  # fmt: skip
+                if i == 0:
+                    await _one_leader(nodes, 30)
+            store = await Store.open(nodes[0].dsn, max_size=2)
+            try:
+                watch = Watch(sim, store)
+                alive = list(nodes)
+                to_drop = instances[:: max(1, len(instances) // 10)]
+                for turn in range(2):
+                    leader = await _one_leader(alive, 30)
+                    survivors = [node for node in alive if node is not leader]
+                    if await _statuses_true(watch, time.time(), 30) is None:
+                        raise RuntimeError("statuses not true before the kill")
+                    killed_at = time.time()
+                    leader.kill()
+                    await leader.child.proc.wait()
+                    dropped = to_drop[turn::2]
+                    for name in dropped:
+                        await sim.http("POST", f"/_sim/drop/{name}?code=401")
+                    flip, true_s = await asyncio.gather(
+                        _leader_flip(survivors, killed_at, s.failover_deadline),
+                        _statuses_true(watch, killed_at, s.failover_deadline),
+                    )
+                    rounds.append({
+                        "nodes_before": len(alive), "killed": leader.child.name,
+                        "dropped": len(dropped), "leader_flip_s": flip, "statuses_true_s": true_s,
+                    })  # fmt: skip
+                    log.info("cluster failover %s: leader after %s s, statuses true after %s s",
+                             turn + 1, flip, true_s)  # fmt: skip
+                    alive = survivors
+            finally:
+                await store.close()
+        finally:
+            for node in reversed(nodes):
+                await node.stop_process()
+            if nodes:
+                await nodes[0].stop()
+    worst = [r["statuses_true_s"] for r in rounds]
+    met = all(v is not None and v <= TARGET_FAILOVER_S for v in worst)
+    return {"instances": len(instances), "rounds": rounds, "met": met,
+            "worst_statuses_true_s": None if None in worst else max(worst)}  # fmt: skip
+
+
+# -- on paper -------------------------------------------------------------------------------
+
+
+def _idle_figures(root: Path) -> dict[str, Any] | None:
+    """The newest run's evo-relay idle figures (RSS and CPU per idle connection)."""
+    for folder in sorted((p for p in root.glob("20*-*-*") if p.is_dir()), reverse=True):
+        path = folder / "idle.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            relay = (data.get("servers") or {}).get("evo-relay")
+            if relay and "rss_per_client_kb" in relay:
+                return {"date": folder.name, "clients": data.get("clients"), **relay}
+    return None
+
+
+def paper(bus: dict[str, Any], idle: dict[str, Any] | None) -> dict[str, Any]:
+    """Nodes for ``PANELS`` panels at ``EVENTS_PER_S``, spread evenly (websocket, no stickiness).
+
+    Per node: CPU = idle connections' CPU + every event from the bus (each node receives and
+    encodes every event once, whatever its clients) + its share of the deliveries; memory =
+    RSS per idle connection × its connections. Deliveries per event: the tenants mix's
+    measured deliveries per event (2 panels per tenant) scaled to the panels per tenant.
+    """
+    tenants = bus["tenants"]["bus"]
+    if idle is None or not tenants.get("events_sent") or not tenants.get("deliveries"):
+        return {"error": "no idle figures or no tenants figures to plan from"}
+    idle_clients = idle.get("still_connected") or idle.get("clients") or 1
+    idle_cpu_per_conn = idle["idle_cpu_share"] / idle_clients
+    rss_kb = idle["rss_per_client_kb"]
+    per_event = tenants["server_cpu_s"] / tenants["events_sent"]  # incl. its 2-panel deliveries
+    deliveries_per_event = tenants["deliveries"] / tenants["events_sent"]
+    us_per_delivery = tenants["cpu_us_per_delivery"] / 1e6
+    # Split the bus node's CPU per event into a per-event part and a per-delivery part: the
+    # fanout bus run gives the per-delivery cost at 1,000 panels per event.
+    fan = bus["fanout"]["bus"]
+    per_delivery = fan["server_cpu_s"] / fan["deliveries"] if fan.get("deliveries") else None
+    if per_delivery is None:
+        per_delivery = us_per_delivery
+    per_event_fixed = max(0.0, per_event - deliveries_per_event * per_delivery)
+    panels_per_tenant = PANELS / FULL.tenants_tenants
+    deliveries = EVENTS_PER_S * panels_per_tenant * deliveries_per_event / FULL.tenants_clients_per
+    best: dict[str, Any] | None = None
+    for nodes in range(1, 201):
+        conns = PANELS / nodes
+        cpu = (idle_cpu_per_conn * conns + EVENTS_PER_S * per_event_fixed
+               + deliveries / nodes * per_delivery)  # fmt: skip
+        if cpu <= CPU_BUDGET and conns <= (idle.get("clients") or 10_000):
+            best = {"nodes": nodes, "cpu_share_per_node": round(cpu, 3),
+                    "connections_per_node": round(conns), "rss_mb_per_node":
+                    round(conns * rss_kb / 1024)}  # fmt: skip
+            break
+    reasoning = (
+        f"{PANELS:,} panels over {FULL.tenants_tenants} tenants ({panels_per_tenant:.0f} each) at "
+        f"{EVENTS_PER_S:,.0f} events/s: each event reaches its tenant's panels, "
+        f"{deliveries:,.0f} deliveries/s in all. Every node receives every event from the bus "
+        f"and encodes it once: {per_event_fixed * 1e6:.1f} us of CPU per event on every node "
+        f"(the tenants run with the bus, {per_event * 1e6:.1f} us per event, less its "
+        f"{deliveries_per_event:.2f} deliveries at {per_delivery * 1e6:.2f} us, the fan-out run's "
+        f"cost per delivery with the bus), i.e. {EVENTS_PER_S * per_event_fixed:.2f} of a core "
+        f"per node whatever the node count. Each delivery costs {per_delivery * 1e6:.2f} us on the "
+        f"node of its panel; each idle connection {idle_cpu_per_conn * 1e6:.2f} us/s and "
+        f"{rss_kb:.1f} KB (idle scenario of {idle['date']}). A node is one event loop: plan "
+        f"{CPU_BUDGET:.0%} of a core, and at most {idle.get('clients'):,} connections "
+        "(what the idle scenario measured). Redis (one process) carries "
+        f"{EVENTS_PER_S:,.0f} publishes/s and as many reads per node; measured "
+        f"{tenants.get('redis_cpu_share')} of a core for one node at the tenants rate."
+    )
+    return {"panels": PANELS, "events_per_s": EVENTS_PER_S, "deliveries_per_s": round(deliveries),
+            "per_event_us_every_node": round(per_event_fixed * 1e6, 2),
+            "per_delivery_us": round(per_delivery * 1e6, 3),
+            "idle_cpu_us_per_connection_s": round(idle_cpu_per_conn * 1e6, 3),
+            "rss_kb_per_connection": rss_kb, "plan": best, "reasoning": reasoning}  # fmt: skip
+
+
+async def cluster(h: Harness) -> dict[str, Any]:
+    gated = h.gate((), relay_only=True)
+    if gated is not None:
+        return gated
+    async with own_redis(h.log_dir) as redis:
+        bus = await bus_cost(h, redis)
+        over = await failover(h, redis)
+    out: dict[str, Any] = {"servers": {"evo-relay": {"bus": bus, "failover": over}}}
+    out["servers"]["evo-relay"]["paper"] = paper(bus, _idle_figures(BENCH_DIR / "results"))
+    return out
