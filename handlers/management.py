@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from relay.auth import Principal
@@ -138,6 +138,7 @@ class ServerReport:
     instances: int
     capacity: int | None
     unowned: list[str] | None
+    leader: str | None = None
 
 
 async def servers(ctx: Context, principal: Principal) -> list[ServerReport]:
@@ -150,7 +151,10 @@ async def servers(ctx: Context, principal: Principal) -> list[ServerReport]:
     reports = await asyncio.gather(
         *(_server_report(up, counts.get(up.server.name, 0), recorded) for up in upstreams)
     )
-    return list(reports)
+    if ctx.settings.redis_url is None:
+        return list(reports)
+    leaders = await ctx.store.leaders()
+    return [replace(r, leader=leaders.get(r.name)) for r in reports]
 
 
 async def _server_report(up: UpstreamPort, count: int, recorded: set[str]) -> ServerReport:

@@ -1,10 +1,11 @@
 """The app factory and the process runner.
 
 ``create_app(settings)`` does all the wiring; the CLI and the tests call it. Resources are
-``cleanup_ctx`` entries in dependency order (database, hub, the fleet of Evolution servers with
-their HTTP clients and instance trackers, handlers' context, background tasks); aiohttp
-cleans up in reverse, and only what started. This is the one module of ``relay`` that knows
-the handlers: it registers the event handlers and injects the status rules into the machinery.
+``cleanup_ctx`` entries in dependency order (database, the cluster bus, hub, the fleet of
+Evolution servers with their HTTP clients and instance trackers, the cluster's leadership,
+handlers' context, background tasks); aiohttp cleans up in reverse, and only what started.
+This is the one module of ``relay`` that knows the handlers: it registers the event handlers
+and injects the status rules into the machinery.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.api.protocol import Runner
 from relay.appkeys import (
+    BUS,
+    CLUSTER,
     CONTEXT,
     FAST_PATHS,
     FLEET,
@@ -41,6 +44,8 @@ from relay.appkeys import (
     VERIFIER,
 )
 from relay.auth import TokenVerifier
+from relay.bus import Bus
+from relay.cluster import Cluster, Leadership, PeerEvents
 from relay.config import Settings
 from relay.evolution.client import EvolutionClient
 from relay.fleet import Fleet, Upstream
@@ -70,11 +75,55 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The cluster bus, when ``RELAY_REDIS_URL`` is set (its reader starts in cluster_ctx)."""
+    settings = app[SETTINGS]
+    if settings.redis_url is None:
+        app[BUS] = None
+        yield
+        return
+    bus = app[BUS] = Bus(settings.redis_url.get_secret_value(), settings.node_name,
+                         settings.history_size, app[TASKS].spawn)  # fmt: skip
+    log.info("node %s of a cluster: live events through redis, one node per evolution server",
+             settings.node_name)  # fmt: skip
+    try:
+        yield
+    finally:
+        await bus.close()
+
+
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After fleet_ctx, in a cluster: read the bus, and take part in the leadership."""
+    bus = app[BUS]
+    if bus is None:
+        yield
+        return
+    settings, tasks = app[SETTINGS], app[TASKS]
+    fleet = app[FLEET]
+    bus.bind(app[HUB], PeerEvents(settings.node_name, fleet, app[HUB], tasks))
+
+    async def lead(server: str, term: int) -> None:
+        await fleet.of(server).live.lead(term)
+
+    async def lose(server: str) -> None:
+        await fleet.of(server).live.step_down()
+
+    leadership = Leadership(
+        app[STORE], settings.node_name, fleet.names(), interval=settings.lease_interval,
+        on_lead=lead, on_lose=lose, gauge=app[METRICS].cluster_leader,
+    )  # fmt: skip
+    app[CLUSTER] = Cluster(bus, leadership)
+    tasks.supervise(bus.run, "cluster-bus")
+    tasks.supervise(leadership.run, "cluster-leadership")
+    yield
+
+
 async def fleet_ctx(app: web.Application) -> AsyncIterator[None]:
     """After ``hub_ctx``: for each Evolution server, its HTTP client and its instance tracker,
     following Evolution with the handlers' rules. Trackers close before the clients they use."""
     settings = app[SETTINGS]
     fleet = app[FLEET] = Fleet()
+    bus = app[BUS]
     async with contextlib.AsyncExitStack() as stack:
         for server in settings.servers():
             client = EvolutionClient(
@@ -90,12 +139,20 @@ async def fleet_ctx(app: web.Application) -> AsyncIterator[None]:
                 reconcile_interval=settings.reconcile_interval,
                 elsewhere=functools.partial(fleet.recorded_elsewhere, server.name),
                 fast_upstream=app[FAST_PATHS].upstream,
+                signal=None if bus is None else _signal(bus, server.name, app[TASKS]),
             )  # fmt: skip
             fleet.add(Upstream(server, client, tracker))
         for upstream in fleet:
             await upstream.live.start()
             stack.push_async_callback(upstream.live.close)
         yield
+
+
+def _signal(bus: Bus, server: str, tasks: Tasks) -> Callable[[str, str], None]:
+    def signal(op: str, instance: str) -> None:
+        tasks.spawn(bus.signal(op, server, instance), f"bus-signal-{op}-{instance}")
+
+    return signal
 
 
 async def context_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -130,8 +187,10 @@ def create_app(
     # Dependency order; aiohttp cleans up in reverse.
     app[NOTIFIER] = Notifier(None)
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(bus_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(fleet_ctx)
+    app.cleanup_ctx.append(cluster_ctx)
     app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     health.setup(app)
@@ -166,11 +225,6 @@ async def serve(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
     )
     stop = stop or _stop_on_signals()
-    if settings.redis_url is not None:
-        log.warning(
-            "RELAY_REDIS_URL is set but not used by this version: run one relay node per "
-            "database (nodes do not share rooms, sequence numbers or status broadcasts)"
-        )
     own = Tasks()  # the watchdog and status pings: they outlive the app's own tasks
     own.spawn(notifier.watchdog_loop(), "systemd-watchdog")
     notifier.status("starting: opening the database")

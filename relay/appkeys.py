@@ -10,6 +10,8 @@ from aiohttp import web
 if TYPE_CHECKING:
     from handlers.context import Context
     from relay.auth import Principal, TokenVerifier
+    from relay.bus import Bus
+    from relay.cluster import Cluster
     from relay.config import Settings
     from relay.fleet import Fleet
     from relay.hub import Hub
@@ -33,6 +35,10 @@ HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTEXT: web.AppKey[Context] = web.AppKey("context")
 # Every Evolution server with its HTTP client and instance tracker (relay.fleet); by fleet_ctx.
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet")
+# The cluster bus when RELAY_REDIS_URL is set (relay.bus), else None; by bus_ctx.
+BUS: web.AppKey[Bus | None] = web.AppKey("bus")
+# This node's part in a cluster (relay.cluster), set by cluster_ctx when there is one.
+CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 # name -> check; /readyz is 503 while any of them is False.
 READINESS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness")
 # systemd's notify socket (a no-op outside systemd); serve() sets the real one.

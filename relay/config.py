@@ -9,6 +9,8 @@ naming the variable, which the CLI prints before exiting with code 78.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
     cors_origins: CommaList = []
     reconcile_interval: float = Field(300.0, gt=0)
     redis_url: SecretStr | None = None
+    node_name: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
+                           min_length=1, max_length=200)  # fmt: skip
+    lease_interval: float = Field(1.0, gt=0, le=60)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     history_size: int = Field(1000, ge=1, le=1_000_000)

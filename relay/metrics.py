@@ -83,6 +83,29 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        # the cluster (RELAY_REDIS_URL)
+        self.bus_up = Gauge(
+            "relay_bus_up", "1 while this node reads the cluster bus (Redis)", registry=r
+        )
+        self.bus_events = Counter(
+            "relay_bus_events", "Live events through the cluster bus", ["direction"], registry=r
+        )
+        self.bus_dropped = Counter(
+            "relay_bus_dropped",
+            "Live events the bus could not take (Redis down); statuses are still written",
+            registry=r,
+        )
+        self.cluster_leader = Gauge(
+            "relay_cluster_leader",
+            "1 while this node follows the Evolution server and writes its statuses",
+            ["server"],
+            registry=r,
+        )
+        self.status_fenced = Counter(
+            "relay_status_fenced",
+            "Status writes refused because this node no longer leads the instance's server",
+            registry=r,
+        )
 
     def observe_upstream_call(self, route: str, outcome: str, seconds: float) -> None:
         """One Evolution HTTP call (``relay.evolution.transport``): route template such as

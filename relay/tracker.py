@@ -16,10 +16,18 @@ and it is the one object the two kinds of handlers talk to:
 
 The business rules are injected by the app factory (the handler registrations and the
 reconciliation rule), so nothing here imports ``handlers``.
+
+In a cluster (``clustered``), a tracker follows its server only while this node holds the
+server's lease (``lead`` / ``step_down``, called by ``relay.cluster.Leadership``): the
+subscription and the reconciliation run on one node at a time, and its writes from events are
+fenced with the lease's term. Every node still keeps the inventory, serves management calls
+(their writes are not fenced) and tells the leader what it is doing through ``signal``
+(``connecting``, ``deleting``); what other nodes did reaches it as ``peer_*`` calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -30,7 +38,7 @@ from relay.evolution.probe import Prober
 from relay.metrics import Metrics
 from relay.pipeline import Event, Freshness, Pipeline, Registry, TenantCache
 from relay.servers import DEFAULT_SERVER, EvolutionServer
-from relay.store import Instance, StatusChange, StatusIntent, Store
+from relay.store import Instance, Status, StatusChange, StatusIntent, Store
 from relay.store.writer import StatusWriter
 from relay.tasks import Tasks
 from relay.upstream import Reconciler, Subscription
@@ -41,6 +49,9 @@ log = logging.getLogger(__name__)
 RECONCILE_CONCURRENCY = 16
 DIAGNOSE_TIMEOUT = 5.0
 REMOVED_BY_API = "api:delete"
+STARTING = frozenset({Status.STARTING.value, Status.SCAN_QR_CODE.value})
+
+Signal = Callable[[str, str], None]  # (op, instance): to the other nodes of a cluster
 
 
 class HubPort(Protocol):
@@ -76,9 +87,15 @@ class InstanceTracker:
         first_retry_delay: float = 0.25,
         settle: float = 1.0,
         fast_upstream: bool = True,
+        signal: Signal | None = None,
     ) -> None:
-        """``fast_upstream``: the multiplexed upstream socket may be used (``relay.internals``)."""
+        """``fast_upstream``: the multiplexed upstream socket may be used (``relay.internals``).
+        ``signal``: this node is one of a cluster's (see the module's docstring)."""
         self.server = server
+        self.clustered = signal is not None
+        self._signal = signal
+        self.term: int | None = None  # the lease's term while this node leads (cluster)
+        self._following: list[asyncio.Task[object]] = []
         self._evolution = evolution
         self._store = store
         self._hub = hub
@@ -89,51 +106,96 @@ class InstanceTracker:
         self.upstream_state: tuple[str, datetime] = ("down", datetime.now(UTC))
         self.tenants = TenantCache()
         self.freshness = Freshness()
-        self.writer = StatusWriter(store, hub.status_changed, metrics, on_removed=self._removed)
+        self._first_retry_delay = first_retry_delay
+        self._fast_upstream = fast_upstream
+        self.writer = StatusWriter(
+            store, hub.status_changed, metrics, on_removed=self._removed,
+            fence=(lambda: self.term) if self.clustered else None,
+        )  # fmt: skip
         self.registry = Registry(self)
         for register in registrations:
             register(self.registry)
         self.pipeline = Pipeline(
             self.registry, self.tenants, self.freshness, metrics, elsewhere=elsewhere
         )
-        self.upstream = Subscription(
-            server.url,
-            server.apikey.get_secret_value(),
-            server.events_mode,
-            feed=self.pipeline.feed,
-            on_subscribed=self._subscribed,
-            on_state=self._upstream_state,
-            spawn=tasks.spawn,
-            namespaces=metrics.upstream_namespaces.labels(server.name),
-            first_delay=first_retry_delay,
-            diagnose=self._diagnose,
-            fast=fast_upstream,
-        )
+        self.upstream = self._subscription()
         self.reconciler = Reconciler(
             evolution, store, self.writer, rule=state_rule, recent=self.freshness.recent,
             names=self.tenants.names, spawn=tasks.spawn, metrics=metrics,
             concurrency=RECONCILE_CONCURRENCY, settle=settle,
         )  # fmt: skip
 
+    def _subscription(self) -> Subscription:
+        server = self.server
+        return Subscription(
+            server.url,
+            server.apikey.get_secret_value(),
+            server.events_mode,
+            feed=self.pipeline.feed,
+            on_subscribed=self._subscribed,
+            on_state=self._upstream_state,
+            spawn=self._tasks.spawn,
+            namespaces=self._metrics.upstream_namespaces.labels(server.name),
+            first_delay=self._first_retry_delay,
+            diagnose=self._diagnose,
+            fast=self._fast_upstream,
+        )
+
+    @property
+    def leading(self) -> bool:
+        """Whether this node follows the server (always, outside a cluster)."""
+        return not self.clustered or self.term is not None
+
     async def start(self) -> None:
-        """Load the inventory, then connect and follow every recorded instance."""
+        """Load the inventory; then (outside a cluster) connect and follow every instance."""
+        await self._load()
+        self._tasks.supervise(self.writer.run, f"status-writer[{self.server.name}]")
+        if self.clustered:
+            self.upstream.tried.set()  # nothing to try until this node leads
+            return
+        self._follow()
+
+    async def _load(self) -> None:
         instances = await self._store.list_instances(server=self.server.name)
         self.tenants.load(instances)
         self.writer.known(instances)
+
+    def _follow(self) -> None:
         for name in self.tenants.names():
             self.upstream.subscribe(name)
         self._upstream_state(up=False)  # until the first connection says otherwise
         name = self.server.name
-        self._tasks.supervise(self.writer.run, f"status-writer[{name}]")
-        self._tasks.supervise(self.upstream.run, f"upstream-subscription[{name}]")
-        self._tasks.supervise(
-            lambda: self.reconciler.run_periodic(self._reconcile_interval),
-            f"reconcile-periodic[{name}]",
-        )
+        self._following = [
+            self._tasks.supervise(self.upstream.run, f"upstream-subscription[{name}]"),
+            self._tasks.supervise(
+                lambda: self.reconciler.run_periodic(self._reconcile_interval),
+                f"reconcile-periodic[{name}]",
+            ),
+        ]
         log.info(
             "following %d instances on evolution server %s (%s mode)",
             len(self.tenants), self.server.name, self.server.events_mode,
         )  # fmt: skip
+
+    async def lead(self, term: int) -> None:
+        """Cluster: this node took the server's lease. Read the inventory afresh (other nodes
+        changed it), follow every instance, and reconcile them all once subscribed."""
+        await self._load()
+        self.term = term
+        self.freshness.reset()
+        self.upstream = self._subscription()
+        self._follow()
+
+    async def step_down(self) -> None:
+        """Cluster: the lease is gone (or handed over): stop following, write nothing more."""
+        self.term = None
+        following, self._following = self._following, []
+        for task in following:
+            task.cancel()
+        await asyncio.gather(*following, return_exceptions=True)
+        await self.upstream.close()
+        self._metrics.upstream_namespaces.labels(self.server.name).set(0)
+        log.info("no longer following evolution server %s", self.server.name)
 
     async def close(self) -> None:
         await self.upstream.close()
@@ -156,6 +218,8 @@ class InstanceTracker:
         return prefix + found.detail
 
     def _subscribed(self, name: str | None) -> None:
+        if not self.leading:
+            return
         if name is None:
             self.freshness.reset()  # events from before this connection do not count
             self._evolution.forget_server_info()  # it may have been upgraded meanwhile
@@ -200,20 +264,31 @@ class InstanceTracker:
             self.tenants.remove(name)
 
     def connecting(self, name: str) -> None:
+        self._tell("connecting", name)
         self.upstream.hurry(name)
 
     def deleting(self, name: str) -> None:
+        self._tell("deleting", name)
         self._deleting.add(name)
 
     def delete_failed(self, name: str) -> None:
+        self._tell("delete_failed", name)
         self._deleting.discard(name)
 
+    def _tell(self, op: str, name: str) -> None:
+        if self._signal is not None:
+            self._signal(op, name)
+
     async def instance_added(self, instance: Instance) -> None:
+        self._know(instance)
+        await self._hub.instance_added(instance)
+
+    def _know(self, instance: Instance) -> None:
         self.tenants.put(instance)
         self.writer.known([instance])
-        self.upstream.subscribe(instance.name)
-        self.reconciler.request(instance.name)
-        await self._hub.instance_added(instance)
+        if self.leading:
+            self.upstream.subscribe(instance.name)
+            self.reconciler.request(instance.name)
 
     async def instance_updated(self, instance: Instance) -> None:
         self.tenants.put(instance)
@@ -240,3 +315,31 @@ class InstanceTracker:
 
     async def publish(self, event: Event) -> None:
         await self._hub.publish(event.tenant_id, event.instance, event.name, event.payload)
+
+    # -- what other nodes of the cluster did (relay.cluster.peers) ------------------------------
+
+    def peer_signal(self, op: str, name: str) -> None:
+        if op == "connecting":
+            self.upstream.hurry(name)
+        elif op == "deleting":
+            self._deleting.add(name)
+        elif op == "delete_failed":
+            self._deleting.discard(name)
+
+    async def peer_added(self, name: str) -> None:
+        """Another node created or adopted ``name`` on this server."""
+        instance = await self._store.get_instance(name)
+        if instance is not None and instance.server == self.server.name:
+            self._know(instance)
+
+    def peer_removed(self, name: str) -> None:
+        if name in self.tenants:
+            self._forget(name)
+
+    def peer_status(self, name: str, status: str) -> None:
+        """Another node wrote ``name``'s status (a management call)."""
+        if name not in self.tenants:
+            return
+        self.writer.invalidate(name)
+        if status in STARTING and self.leading:
+            self.upstream.hurry(name)

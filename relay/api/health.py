@@ -7,7 +7,7 @@ import hmac
 
 from aiohttp import web
 
-from relay.appkeys import FLEET, METRICS, READINESS, SETTINGS
+from relay.appkeys import CLUSTER, FLEET, METRICS, READINESS, SETTINGS
 from relay.errors import Unauthenticated
 
 
@@ -22,6 +22,8 @@ async def readyz(request: web.Request) -> web.Response:
     verdicts = {name: result is True for name, result in zip(names, results, strict=True)}
     ready = all(verdicts.values())
     body = {"ready": ready, "checks": verdicts, "upstream": request.app[FLEET].states()}
+    if CLUSTER in request.app:
+        body["cluster"] = request.app[CLUSTER].describe()
     return web.json_response(body, status=200 if ready else 503)
 
 

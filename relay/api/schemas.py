@@ -256,11 +256,21 @@ class UpstreamStateOut(_Response):
     since: datetime
 
 
+class ClusterNodeOut(_Response):
+    node: str
+    bus: Literal["up", "down"] = Field(description="down: live events pause; HTTP goes on")
+    since: datetime
+    leading: list[str] = Field(description="Evolution servers this node follows")
+
+
 class ReadyResponse(_Response):
     ready: bool
     checks: dict[str, bool]
     upstream: list[UpstreamStateOut] = Field(
         description="Each Evolution server's state; one being down alone does not make 503"
+    )
+    cluster: ClusterNodeOut | None = Field(
+        None, description="Cluster only: this node, its bus, the servers it follows"
     )
 
 
@@ -274,6 +284,9 @@ class ServerOut(_Response):
     capacity: int | None
     unowned: list[str] | None = Field(
         description="Instances on it that no tenant owns yet (adoptable); null if unreachable"
+    )
+    leader: str | None = Field(
+        None, description="Cluster: the node that follows it (last took its lease); else null"
     )
 
 

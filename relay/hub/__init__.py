@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from relay.appkeys import FAST_PATHS, HUB, METRICS, PRINCIPAL, SETTINGS, STORE, TASKS, VERIFIER
+from relay.appkeys import BUS, FAST_PATHS, HUB, METRICS, PRINCIPAL, SETTINGS, STORE, TASKS, VERIFIER
 from relay.hub.hub import Hub
 from relay.hub.sio import PATH
 
@@ -18,7 +18,7 @@ __all__ = ["Hub", "hub_ctx", "setup"]
 
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = Hub(app[SETTINGS], app[STORE], app[VERIFIER], app[METRICS], app[TASKS],
-                   fast=app[FAST_PATHS].fanout)  # fmt: skip
+                   fast=app[FAST_PATHS].fanout, bus=app[BUS])  # fmt: skip
     yield
 
 

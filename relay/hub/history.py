@@ -8,6 +8,12 @@ the ones it missed. Values stay below 2**53, so JavaScript reads them exactly.
 
 An entry keeps the event's JSON once (``payload_json``); both transports build their frames
 from it, so the history holds one copy of each event.
+
+In a cluster (``relay.bus``) Redis numbers and keeps the events, and each node's history is a
+*mirror*: the bus reader ``receive``s every event in the cluster's order, and a tenant's log
+serves welcomes once it is ``primed`` (its seq and kept history read from Redis, joined to what
+the reader has appended since). A log the reader created is not primed: it holds only the
+events this node saw. ``reset`` empties a tenant's log where the cluster lost its events.
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ class Entry:
 
 
 class TenantLog:
-    __slots__ = ("entries", "seq")
+    __slots__ = ("entries", "primed", "seq")
 
-    def __init__(self, size: int) -> None:
-        self.seq = time.time_ns() // 1000
+    def __init__(self, size: int, *, mirror: bool = False) -> None:
+        # A mirror's seq comes from the bus: 0 until the first event or the priming.
+        self.seq = 0 if mirror else time.time_ns() // 1000
+        self.primed = not mirror
         self.entries: deque[Entry] = deque(maxlen=size)
 
     def since(self, last_seq: int) -> list[Entry] | None:
@@ -52,16 +60,56 @@ class TenantLog:
 class History:
     """Every tenant's log; created on first use, so an idle tenant costs nothing."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, mirror: bool = False) -> None:
         self._size = size
+        self._mirror = mirror
         self._logs: dict[str, TenantLog] = {}
         self._ordinal = itertools.count(1)
 
     def log(self, tenant_id: str) -> TenantLog:
         log = self._logs.get(tenant_id)
         if log is None:
-            log = self._logs[tenant_id] = TenantLog(self._size)
+            log = self._logs[tenant_id] = TenantLog(self._size, mirror=self._mirror)
         return log
+
+    # -- a mirror of the cluster's history (relay.bus) ----------------------------------------
+
+    def receive(self, tenant_id: str, instance_name: str, event: str, seq: int,
+                payload_json: str, ordinal: int) -> Entry | None:  # fmt: skip
+        """An event from the bus, in the cluster's order; None if the log has it already."""
+        log = self.log(tenant_id)
+        if seq <= log.seq:
+            return None
+        entry = Entry(tenant_id, instance_name, event, seq, ordinal, payload_json)
+        log.entries.append(entry)
+        log.seq = seq
+        return entry
+
+    def is_primed(self, tenant_id: str) -> bool:
+        log = self._logs.get(tenant_id)
+        return log is not None and log.primed
+
+    def prime(self, tenant_id: str, seq: int, kept: list[Entry]) -> None:
+        """Join the tenant's kept history (everything up to ``seq``, read once this node's
+        reader had passed it) with the events the reader appended after ``seq``."""
+        log = self.log(tenant_id)
+        newer = [entry for entry in log.entries if entry.seq > seq]
+        log.entries.clear()
+        log.entries.extend(kept)
+        log.entries.extend(newer)
+        log.seq = max(seq, newer[-1].seq if newer else seq)
+        log.primed = True
+
+    def reset(self, tenant_id: str, seq: int) -> None:
+        """The cluster lost some of the tenant's events: nothing before ``seq`` can be replayed."""
+        log = self.log(tenant_id)
+        log.entries.clear()
+        log.seq = seq
+        log.primed = True
+
+    def forget_all(self) -> None:
+        """Redis lost everything: every log starts again from the bus."""
+        self._logs.clear()
 
     def append(self, tenant_id: str, instance_name: str, event: str, payload_json: str,
                seq: int) -> Entry:  # fmt: skip

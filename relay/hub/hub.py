@@ -6,6 +6,13 @@ event's rooms. It does not await between numbering and delivering, and a client 
 in the same uninterrupted step that computes its welcome (see ``welcome``), so no client can
 miss or repeat an event between its replay and the live stream.
 
+In a cluster (``RELAY_REDIS_URL``) the numbering and the history live in Redis
+(:mod:`relay.bus`): ``publish`` hands the event to the bus, and every node, this one included,
+delivers it when its bus reader reads it (``bus_event``), in the cluster's one order. A
+client's first welcome on a node primes its tenant's mirror from Redis. While the bus is down,
+live events pause, every client hears ``cluster.status`` and HTTP and snapshots go on; where
+events were lost, clients are welcomed again (a fresh snapshot with ``recovered: false``).
+
 A session lives as long as its token: when the relay stops accepting it (``exp`` plus
 ``RELAY_JWT_LEEWAY``), the client gets ``session.expired`` and the stream ends (Socket.IO:
 disconnected; SSE: the response ends).
@@ -23,11 +30,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from relay.auth import Principal, TokenVerifier
+from relay.bus import Bus, BusUnavailable, Kept
 from relay.config import Settings
 from relay.errors import DatabaseUnavailable
 from relay.hub import narrowing, sse, welcome
 from relay.hub.delivery import event_frame
-from relay.hub.history import History
+from relay.hub.history import Entry, History
 from relay.hub.rooms import default_room, event_rooms
 from relay.hub.sio import Client, SocketIoServer
 from relay.metrics import Metrics
@@ -42,6 +50,7 @@ ADDED: Final = "instance.added"
 REMOVED: Final = "instance.removed"
 UPSTREAM: Final = "upstream.status"
 EXPIRED: Final = "session.expired"
+CLUSTER: Final = "cluster.status"
 CONNECT_SETTLE_TRIES: Final = 100
 CLOSE_GRACE: Final = 1.0  # seconds clients get to close their websockets at shutdown
 
@@ -52,11 +61,21 @@ def dumps(value: Any) -> str:
 
 class Hub:
     def __init__(self, settings: Settings, store: Store, verifier: TokenVerifier,
-                 metrics: Metrics, tasks: Tasks, *, fast: bool = True) -> None:  # fmt: skip
-        """``fast``: the direct fan-out may be used (``relay.internals``, at start-up)."""
+                 metrics: Metrics, tasks: Tasks, *, fast: bool = True,
+                 bus: Bus | None = None) -> None:  # fmt: skip
+        """``fast``: the direct fan-out may be used (``relay.internals``, at start-up).
+        ``bus``: this node is one of a cluster's."""
         self._store = store
         self._tasks = tasks
-        self._history = History(settings.history_size)
+        self._bus = bus
+        self._history = History(settings.history_size, mirror=bus is not None)
+        self._metrics = metrics
+        # cluster: tenants welcomed while their history could not be read from the bus
+        # (None: a SUPERADMIN); they are welcomed again when it is back
+        self._unprimed: set[str | None] = set()
+        self.cluster: dict[str, Any] | None = None
+        if bus is not None:
+            self.cluster = {"node": bus.node, "state": "down", "since": _iso(bus.since)}
         self._sse = sse.SseRooms()
         self._ended = metrics.sessions_ended
         self._io = SocketIoServer(
@@ -77,17 +96,85 @@ class Hub:
     async def publish(
         self, tenant_id: str, instance_name: str, event: str, payload: dict[str, Any]
     ) -> int:
-        """Number, keep and deliver one event; returns its seq."""
+        """Number, keep and deliver one event; returns its seq (0: the bus could not take it)."""
+        if self._bus is not None:
+            return await self._publish_on_bus(tenant_id, instance_name, event, payload)
         seq = self._history.current(tenant_id) + 1
         body = {**payload, "seq": seq}
         body.pop("apikey", None)  # upstream strips it already; a frontend never sees one anyway
         payload_json = dumps(body)  # before numbering: a payload that is not JSON raises here
         self._history.next_seq(tenant_id)
-        entry = self._history.append(tenant_id, instance_name, event, payload_json, seq)
-        rooms = event_rooms(tenant_id, instance_name)
-        self._sio_deliveries.inc(self._io.fanout.deliver(rooms, event_frame(event, payload_json)))
-        self._sse_deliveries.inc(self._sse.deliver(rooms, entry))
+        self._deliver(self._history.append(tenant_id, instance_name, event, payload_json, seq))
         return seq
+
+    def _deliver(self, entry: Entry) -> None:
+        rooms = event_rooms(entry.tenant_id, entry.instance_name)
+        frame = event_frame(entry.event, entry.payload_json)
+        self._sio_deliveries.inc(self._io.fanout.deliver(rooms, frame))
+        self._sse_deliveries.inc(self._sse.deliver(rooms, entry))
+
+    async def _publish_on_bus(
+        self, tenant_id: str, instance_name: str, event: str, payload: dict[str, Any]
+    ) -> int:
+        assert self._bus is not None
+        body = {key: value for key, value in payload.items() if key not in ("apikey", "seq")}
+        head = dumps(body)[:-1]  # the bus's script closes it with the seq it gives
+        try:
+            seq = await self._bus.publish(tenant_id, instance_name, event, head)
+        except BusUnavailable:
+            self._metrics.bus_dropped.inc()
+            return 0
+        self._metrics.bus_events.labels("published").inc()
+        return seq
+
+    # -- what the bus's reader calls (relay.bus.Receiver) ---------------------------------
+
+    def bus_event(self, tenant_id: str, instance: str, event: str, seq: int,
+                  payload_json: str, ordinal: int, node: str) -> None:  # fmt: skip
+        entry = self._history.receive(tenant_id, instance, event, seq, payload_json, ordinal)
+        if entry is not None:
+            self._metrics.bus_events.labels("received").inc()
+            self._deliver(entry)
+
+    def bus_reset(self, tenant_id: str, seq: int) -> None:
+        log.info("tenant %s missed live events while the bus was down: its clients get a "
+                 "fresh snapshot", tenant_id)  # fmt: skip
+        self._history.reset(tenant_id, seq)
+        self._welcome_again({tenant_id})
+
+    def bus_state(self, up: bool, *, data_lost: bool) -> None:
+        assert self._bus is not None
+        self._metrics.bus_up.set(1 if up else 0)
+        state = "up" if up else "down"
+        self.cluster = {"node": self._bus.node, "state": state, "since": _iso(self._bus.since)}
+        payload_json = dumps(self.cluster)
+        self._sio_deliveries.inc(self._io.fanout.broadcast(event_frame(CLUSTER, payload_json)))
+        self._sse_deliveries.inc(self._sse.broadcast(sse.frame(CLUSTER, payload_json, None)))
+        if not up:
+            return
+        if data_lost:
+            self._history.forget_all()
+            self._unprimed.clear()
+            self._welcome_again(None)
+        elif self._unprimed:
+            scopes, self._unprimed = self._unprimed, set()
+            self._welcome_again(None if None in scopes else {s for s in scopes if s})
+
+    def _welcome_again(self, tenants: set[str] | None) -> None:
+        """Clients of ``tenants`` (None: all) get a fresh snapshot, ``recovered: false``:
+        Socket.IO clients leave their rooms and are welcomed again; SSE streams end (the
+        browser reconnects with Last-Event-ID, which now reads as a gap)."""
+        for sid, client in list(self._io.clients.items()):
+            if not client.joined or (tenants is not None and client.scope not in tenants
+                                     and client.scope is not None):  # fmt: skip
+                continue
+            for room in client.rooms():
+                self._io.fanout.leave(sid, room)
+            client.joined = False
+            self._tasks.spawn(self._welcome(sid, client, None, recovered=False),
+                              name=f"hub-rewelcome-{sid}")  # fmt: skip
+        rooms = None if tenants is None else {default_room(t, superadmin=False) for t in tenants}
+        self._sse.end_rooms(rooms, sse.frame(CLUSTER, dumps(self.cluster), None))
 
     async def status_changed(self, change: StatusChange) -> int:
         payload: dict[str, Any] = {
@@ -117,10 +204,22 @@ class Hub:
         return await self.publish(instance.tenant_id, instance.name, REMOVED, payload)
 
     def upstream_status(self, server: str, state: str, since: datetime) -> None:
-        """To every client (not numbered: it is not a tenant's event), and into snapshots."""
-        entry = self._upstream[server] = {
-            "server": server, "state": state, "since": since.isoformat()
-        }  # fmt: skip
+        """To every client (not numbered: it is not a tenant's event), and into snapshots. In a
+        cluster, through the bus: every node's clients hear the node that follows the server."""
+        entry = {"server": server, "state": state, "since": since.isoformat()}
+        if self._bus is None:
+            self.upstream_entry(entry)
+        else:
+            self._tasks.spawn(self._share_upstream(entry), name=f"hub-upstream-{server}")
+
+    async def _share_upstream(self, entry: dict[str, str]) -> None:
+        assert self._bus is not None
+        if not await self._bus.signal("upstream", entry["server"], dumps(entry), keep=True):
+            self.upstream_entry(entry)  # the bus is down: this node's clients hear it at least
+
+    def upstream_entry(self, entry: dict[str, str]) -> None:
+        """The same, as it comes over the bus from the node that follows the server."""
+        self._upstream[entry["server"]] = entry
         payload_json = dumps(entry)
         self._sio_deliveries.inc(self._io.fanout.broadcast(event_frame(UPSTREAM, payload_json)))
         self._sse_deliveries.inc(self._sse.broadcast(sse.frame(UPSTREAM, payload_json, None)))
@@ -131,7 +230,7 @@ class Hub:
         """The SSE stream for ``principal`` (authenticated by the auth middleware)."""
         scope = _scope(principal)
         last = sse.parse_last_event_id(request) if scope is not None else None
-        positions, instances = await self._read_snapshot(scope)
+        positions, instances = await self._read_snapshot(scope, last)
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
@@ -174,16 +273,40 @@ class Hub:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _read_snapshot(self, scope: str | None) -> tuple[dict[str, int], list[Instance]]:
+    async def _read_snapshot(
+        self, scope: str | None, last: welcome.LastSeq
+    ) -> tuple[dict[str, int], list[Instance]]:
         """Positions first, then the rows: the welcome replays what came in between."""
+        if self._bus is not None:
+            await self._prime(scope, last)
         tenants = [scope] if scope is not None else self._history.known_tenants()
         positions = self._history.currents(tenants)
         return positions, await self._store.list_instances(scope)
+
+    async def _prime(self, scope: str | None, last: welcome.LastSeq) -> None:
+        """Cluster: make this node's mirror of the client's tenants whole before its welcome."""
+        assert self._bus is not None
+        if scope is not None:
+            tenants = {scope}
+        else:
+            tenants = set(self._history.known_tenants())
+            tenants.update(last if isinstance(last, dict) else ())
+        missing = [tenant for tenant in tenants if not self._history.is_primed(tenant)]
+        try:
+            primed = await asyncio.gather(*(self._bus.prime(tenant) for tenant in missing))
+        except BusUnavailable:
+            self._unprimed.add(scope)  # welcomed from what this node has; again when back
+            return
+        for tenant, (seq, kept) in zip(missing, primed, strict=True):
+            if not self._history.is_primed(tenant):
+                self._history.prime(tenant, seq, [_entry(tenant, k) for k in kept])
 
     def _greeting(self, scope: str | None, positions: dict[str, int],
                   instances: list[Instance], last: welcome.LastSeq) -> welcome.Welcome:  # fmt: skip
         greeting = welcome.build(self._history, scope, positions, instances, last)
         greeting.snapshot["upstream"] = list(self._upstream.values())
+        if self.cluster is not None:
+            greeting.snapshot["cluster"] = self.cluster
         return greeting
 
     def _sse_welcome(self, greeting: welcome.Welcome, *, with_ids: bool) -> bytes:
@@ -202,9 +325,10 @@ class Hub:
     def _on_disconnect(self, sid: str) -> None:
         self._sio_clients.dec()
 
-    async def _welcome(self, sid: str, client: Client, last: welcome.LastSeq) -> None:
+    async def _welcome(self, sid: str, client: Client, last: welcome.LastSeq,
+                       *, recovered: bool = True) -> None:  # fmt: skip
         try:
-            positions, instances = await self._read_snapshot(client.scope)
+            positions, instances = await self._read_snapshot(client.scope, last)
         except DatabaseUnavailable:
             log.warning("no snapshot for a client of %s: database unavailable; disconnecting it",
                         client.principal.tenant)  # fmt: skip
@@ -214,6 +338,8 @@ class Hub:
             return
         # From the welcome to joining the room: no await, so nothing slips in between.
         greeting = self._greeting(client.scope, positions, instances, last)
+        if not recovered:
+            greeting.snapshot["recovered"] = False
         frames = [event_frame(entry.event, entry.payload_json) for entry in greeting.before]
         frames.append(event_frame(SNAPSHOT, dumps(greeting.snapshot)))
         frames.extend(event_frame(entry.event, entry.payload_json) for entry in greeting.after)
@@ -246,6 +372,14 @@ def _at(when: float | None, callback: Any, arg: Any) -> asyncio.TimerHandle | No
         return None
     loop = asyncio.get_running_loop()
     return loop.call_later(max(0.0, when - time.time()), callback, arg)
+
+
+def _entry(tenant_id: str, kept: Kept) -> Entry:
+    return Entry(tenant_id, kept.instance, kept.event, kept.seq, kept.ordinal, kept.payload_json)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _expired_payload() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Final
 from aiohttp import web
 
 from relay.hub.history import Entry
+from relay.hub.rooms import ALL_TENANTS
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,13 @@ class SseRooms:
     def broadcast(self, data: bytes) -> int:
         """Send ``data`` to every subscriber, in every room."""
         return sum(sub.push(data) for members in self._rooms.values() for sub in members)
+
+    def end_rooms(self, rooms: set[str] | None, last: bytes) -> None:
+        """End the streams of ``rooms`` (None: all) with ``last``; browsers reconnect."""
+        for room, members in self._rooms.items():
+            if rooms is None or room in rooms or room == ALL_TENANTS:
+                for sub in list(members):
+                    sub.end(last)
 
     def close_all(self) -> None:
         for members in self._rooms.values():

@@ -76,6 +76,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE instances ADD COLUMN server text NOT NULL DEFAULT 'default';
     CREATE INDEX instances_server ON instances (server);
     """,
+    # 3: a cluster: which node follows each Evolution server, and its fencing term.
+    """
+    CREATE TABLE leases (
+        server   text PRIMARY KEY,
+        node     text NOT NULL,
+        term     bigint NOT NULL,
+        taken_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )
 
 LATEST: Final = len(MIGRATIONS)

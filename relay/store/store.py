@@ -15,6 +15,7 @@ from typing import Any, Final
 import asyncpg
 
 from relay.errors import Conflict, DatabaseRefused, DatabaseUnavailable
+from relay.store.leases import LeaseKeeper
 from relay.store.migrations import migrate, read_version
 from relay.store.models import AuditEntry, Instance, QrCode, Status, StatusChange
 
@@ -32,6 +33,8 @@ _AUDIT_COLUMNS: Final = (
 _UPDATE_STATUS: Final = f"""
     WITH before AS (
         SELECT name AS locked_name, status AS old_status FROM instances WHERE name = $1
+            AND ($11::bigint IS NULL OR EXISTS (
+                SELECT 1 FROM leases WHERE leases.server = instances.server AND term = $11))
         FOR UPDATE
     ), upd AS (
         UPDATE instances SET
@@ -101,6 +104,14 @@ def _change(row: asyncpg.Record) -> StatusChange:
     )
 
 
+class LeaseLost(Exception):
+    """A fenced write found another term on the lease: this node no longer leads the server."""
+
+
+async def _exists(conn: asyncpg.pool.PoolConnectionProxy, name: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM instances WHERE name = $1", name))
+
+
 class StatusUpdate:
     """What :meth:`Store.update_status` did: the row after it, and the change if any."""
 
@@ -124,8 +135,13 @@ async def _first_connection(pool: asyncpg.Pool) -> asyncpg.pool.PoolConnectionPr
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str = "") -> None:
         self._pool = pool
+        self._dsn = dsn
+
+    async def lease_keeper(self) -> LeaseKeeper:
+        """A dedicated connection for a cluster's leases (``relay.store.leases``)."""
+        return await LeaseKeeper.connect(self._dsn)
 
     @classmethod
     async def open(
@@ -154,7 +170,7 @@ class Store:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(pool, dsn)
 
     async def schema_version(self) -> int:
         """The schema version the database is at, read without changing anything."""
@@ -252,11 +268,14 @@ class Store:
         clear_qrcode: bool = False,
         wuid: str | None = None,
         profile_name: str | None = None,
+        term: int | None = None,
     ) -> StatusUpdate | None:
         """Set the status (recording a history row when it changes) and the QR or profile.
 
         ``qrcode`` replaces the stored QR; ``clear_qrcode`` removes it; ``wuid`` and
         ``profile_name`` are kept when None. Returns None when the instance does not exist.
+        ``term``: a cluster's fence; the write happens only while the instance's server's lease
+        has that term (else :class:`LeaseLost`).
         """
         qr = qrcode or QrCode()
         # One statement, so one round trip and atomic without BEGIN/COMMIT: lock the row, update
@@ -264,8 +283,10 @@ class Store:
         async with self._conn() as conn:
             row = await conn.fetchrow(_UPDATE_STATUS, name, status.value, reason,
                 qrcode is not None, qr.base64, clear_qrcode, qr.code, qr.pairingCode, wuid,
-                profile_name,
+                profile_name, term,
             )  # fmt: skip
+            if row is None and term is not None and await _exists(conn, name):
+                raise LeaseLost(name)
         if row is None:
             return None
         fields = dict(row)
@@ -296,12 +317,26 @@ class Store:
             )  # fmt: skip
         return _instance(row) if row else None
 
-    async def delete_instance(self, name: str) -> bool:
-        """Remove the row and its status history (a later instance may reuse the name)."""
+    async def delete_instance(self, name: str, *, term: int | None = None) -> bool:
+        """Remove the row and its status history (a later instance may reuse the name).
+        ``term``: only while the instance's server's lease has it (see ``update_status``)."""
         async with self._conn() as conn, conn.transaction():
-            result = await conn.execute("DELETE FROM instances WHERE name = $1", name)
+            result = await conn.execute(
+                """DELETE FROM instances WHERE name = $1 AND ($2::bigint IS NULL OR EXISTS (
+                       SELECT 1 FROM leases WHERE leases.server = instances.server
+                       AND term = $2))""",
+                name, term,
+            )  # fmt: skip
+            if result != "DELETE 1" and term is not None and await _exists(conn, name):
+                raise LeaseLost(name)
             await conn.execute("DELETE FROM status_history WHERE instance_name = $1", name)
         return bool(result == "DELETE 1")
+
+    async def leaders(self) -> dict[str, str]:
+        """Which node last took each Evolution server's lease (cluster; GET /servers)."""
+        async with self._conn() as conn:
+            rows = await conn.fetch("SELECT server, node FROM leases")
+        return {row["server"]: row["node"] for row in rows}
 
     async def status_history(self, name: str, limit: int = 20) -> list[StatusChange]:
         """The newest ``limit`` status changes of an instance, newest first."""

@@ -15,6 +15,12 @@ when it ends.
 An intent that would change nothing in the row (an identical ``connecting`` repeated by
 Baileys' reconnect loop) writes nothing: the writer keeps the last row it wrote or was shown.
 
+In a cluster, writes from events and reconciliations are fenced (``fence`` gives the term of the
+server's lease this node holds, None when it holds none): a node that lost its lease writes
+nothing, even before it knows. A caller's ``apply`` (a management reply) is not fenced: any
+node may serve the API. ``invalidate`` marks a row another node has written, so the next
+intent is written rather than compared with what this node last saw.
+
 ``generation(name)`` counts event-originated intents, so that a reconciliation or a management
 reply that read Evolution before a newer event arrived can see that its answer is stale.
 """
@@ -32,12 +38,13 @@ from relay.backoff import Backoff
 from relay.errors import DatabaseUnavailable
 from relay.metrics import Metrics
 from relay.store.models import Instance, Removal, StatusChange, StatusIntent
-from relay.store.store import Store
+from relay.store.store import LeaseLost, Store
 
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[StatusChange], Awaitable[object]]
 OnRemoved = Callable[[Instance, str], Awaitable[object]]
+Fence = Callable[[], int | None]
 
 BACKLOG_LIMIT = 1000
 RETRY_FIRST = 0.1
@@ -67,8 +74,11 @@ class StatusWriter:
         workers: int = 8,
         backlog_limit: int = BACKLOG_LIMIT,
         retry: tuple[float, float] = (RETRY_FIRST, RETRY_CAP),
+        fence: Fence | None = None,
     ) -> None:
         self._store = store
+        self._fence = fence
+        self._stale: set[str] = set()
         self._on_change = on_change
         self._on_removed = on_removed
         self._metrics = metrics
@@ -97,6 +107,12 @@ class StatusWriter:
         """Rows as they are in the database (at start, or just created)."""
         for instance in instances:
             self._rows[instance.name] = instance
+
+    def invalidate(self, name: str) -> None:
+        """Another node wrote the row: compare the next intent with the database, not with
+        what this node saw last."""
+        if name in self._rows:
+            self._stale.add(name)
 
     def row(self, name: str) -> Instance | None:
         """The row as last written or shown; None when the writer has not seen it."""
@@ -135,6 +151,7 @@ class StatusWriter:
         queue.clear()  # a worker retrying its head sees it gone
         self._generation.pop(name, None)
         self._rows.pop(name, None)
+        self._stale.discard(name)
 
     async def settled(self, name: str) -> None:
         """Return once nothing is queued or in flight for ``name`` (its row is current)."""
@@ -219,6 +236,11 @@ class StatusWriter:
             job = queue[0]
             try:
                 result = await self._apply(name, job)
+            except LeaseLost:
+                self._metrics.status_fenced.inc()
+                log.warning("instance %s: status write dropped: this node no longer follows its "
+                            "server (another node does)", name)  # fmt: skip
+                result = None
             except DatabaseUnavailable:
                 self._outage_begins(name)
                 await asyncio.sleep(backoff.next())
@@ -232,12 +254,22 @@ class StatusWriter:
                 job.done.set_result(result)
             return
 
+    def _term(self, job: _Job) -> int | None:
+        """The fence for ``job``: a caller's write is not fenced; else the lease's term."""
+        if self._fence is None or job.done is not None:
+            return None
+        term = self._fence()
+        if term is None:
+            raise LeaseLost("this node holds no lease")
+        return term
+
     async def _apply(self, name: str, job: _Job) -> Instance | None:
         what = job.what
+        term = self._term(job)
         if isinstance(what, Removal):
-            await self._remove(name, what.reason)
+            await self._remove(name, what.reason, term)
             return None
-        row = self._rows.get(name)
+        row = None if name in self._stale else self._rows.get(name)
         if job.unless_after is not None and self.generation(name) > job.unless_after:
             row = row or await self._store.get_instance(name)
             if row is None or not what.still_news_after(row):
@@ -247,8 +279,9 @@ class StatusWriter:
             return row
         update = await self._store.update_status(
             name, what.status, what.reason, qrcode=what.qrcode, clear_qrcode=what.clear_qrcode,
-            wuid=what.wuid, profile_name=what.profile_name,
+            wuid=what.wuid, profile_name=what.profile_name, term=term,
         )  # fmt: skip
+        self._stale.discard(name)
         self._metrics.status_writes.inc()
         if update is None:
             log.debug("status write for instance %s skipped: no such instance", name)
@@ -258,9 +291,9 @@ class StatusWriter:
             await self._broadcast(update.change)
         return update.instance
 
-    async def _remove(self, name: str, reason: str) -> None:
+    async def _remove(self, name: str, reason: str, term: int | None) -> None:
         row = self._rows.get(name) or await self._store.get_instance(name)
-        await self._store.delete_instance(name)
+        await self._store.delete_instance(name, term=term)
         self._rows.pop(name, None)
         self._generation.pop(name, None)
         if row is not None and self._on_removed is not None:
