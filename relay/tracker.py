@@ -291,6 +291,7 @@ class InstanceTracker:
             self.reconciler.request(instance.name)
 
     async def instance_updated(self, instance: Instance) -> None:
+        self._tell("updated", instance.name)
         self.tenants.put(instance)
         self.writer.known([instance])
 
@@ -325,9 +326,11 @@ class InstanceTracker:
             self._deleting.add(name)
         elif op == "delete_failed":
             self._deleting.discard(name)
+        elif op == "updated":  # its websocket events changed: forward what it asks for now
+            self._tasks.spawn(self.peer_added(name), f"peer-updated-{name}")
 
     async def peer_added(self, name: str) -> None:
-        """Another node created or adopted ``name`` on this server."""
+        """Another node created, adopted or reconfigured ``name`` on this server."""
         instance = await self._store.get_instance(name)
         if instance is not None and instance.server == self.server.name:
             self._know(instance)

@@ -32,19 +32,32 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )  # fmt: skip
     p.add_argument("--qr-interval", type=float, default=10.0, help="seconds between QR codes")
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
+    p.add_argument(
+        "--nodes", type=int, default=1,
+        help="relay nodes forming one cluster on Redis (default 1: no cluster)",
+    )  # fmt: skip
+    p.add_argument(
+        "--redis-url", default=None,
+        help="the cluster's Redis (default RELAY_REDIS_URL, else redis://127.0.0.1:6379/0)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from relay.config import load_settings
     from relay.demo.banner import banner
-    from relay.demo.wiring import DemoOptions, running
+    from relay.demo.wiring import DEFAULT_REDIS_URL, DemoOptions, running
     from relay.logs import setup_logging
 
-    data_dir = args.data_dir or load_settings().data_dir
+    settings = load_settings()
+    data_dir = args.data_dir or settings.data_dir
+    redis_url = args.redis_url or (
+        settings.redis_url.get_secret_value() if settings.redis_url else DEFAULT_REDIS_URL
+    )
     options = DemoOptions(
         port=args.port, sim_port=args.sim_port, data_dir=data_dir,
         qr_interval=args.qr_interval, log_level=args.log_level.upper(),
+        nodes=max(1, args.nodes), redis_url=redis_url,
     )  # fmt: skip
     setup_logging("text", options.log_level)
 

@@ -45,6 +45,8 @@ def banner(demo: Demo) -> str:
         "",
         f"  relay:      {demo.relay_url}   (API {API}, live events /api/events, /socket.io/)"
         + _busy(demo.options.port, demo.relay_url),
+        *(f"  node {n}:     {peer.url}   (same cluster: any node serves any client)"
+          for n, peer in enumerate(demo.peers, start=2)),
         "  Evolution servers (a fleet of two; POST <server>/_sim/scan/<name> pairs an instance):",
         *servers,
         f"  tenant A:   {by_tenant[TENANT_A]}",

@@ -16,18 +16,22 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import redis.asyncio as aioredis
 from aiohttp import web
+from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from relay.app import create_app
 from relay.appkeys import FLEET, READINESS
 from relay.auth import Role, mint_token
 from relay.config import Settings, load_settings
+from relay.errors import DependencyUnavailable
 from relay.store import Status, Store
 from relay.store.embedded import EmbeddedPostgres
 from simulator import PresetInstance, SimConfig, Simulator
@@ -46,6 +50,7 @@ DEMO_EVENTS = (
     "STATUS_INSTANCE",
 )
 READY_TIMEOUT = 20.0
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,9 @@ class DemoOptions:
     log_level: str = "WARNING"
     cors_origins: tuple[str, ...] = ()
     """Other origins whose pages may use the relay (a SaaS frontend importing /client.js)."""
+    nodes: int = 1
+    """More than one: a cluster of relay nodes on ``redis_url``, on ports ``port``, ``port+1``…"""
+    redis_url: str = DEFAULT_REDIS_URL
 
 
 class RelayRunner:
@@ -148,6 +156,12 @@ class Demo:
     settings: Settings
     options: DemoOptions
     tokens: dict[str, str] = field(default_factory=dict)
+    peers: list[RelayRunner] = field(default_factory=list)
+    """The cluster's other nodes (``--nodes``); ``relay`` is the first."""
+
+    @property
+    def nodes(self) -> list[RelayRunner]:
+        return [self.relay, *self.peers]
 
     @property
     def simulator(self) -> Simulator:
@@ -269,8 +283,11 @@ async def poll(condition: Callable[[], Awaitable[bool]], within: float) -> bool:
     return True
 
 
-async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> bool:
-    """Until every readiness check passes and the relay has joined each seed's namespace."""
+async def wait_ready(
+    app: web.Application, within: float = READY_TIMEOUT, *, peers: Sequence[web.Application] = ()
+) -> bool:
+    """Until every readiness check passes and the relay (or, in a cluster, the node that
+    follows each server) has joined each seed's namespace."""
 
     async def ready() -> bool:
         checks = list(app[READINESS].values())
@@ -278,7 +295,7 @@ async def wait_ready(app: web.Application, within: float = READY_TIMEOUT) -> boo
         return all(result is True for result in results)
 
     async def joined() -> bool:
-        followed = [upstream.live.upstream for upstream in app[FLEET]]
+        followed = [up.live.upstream for node in (app, *peers) for up in node[FLEET]]
         return all(
             any(sub.subscribed(s.name) for sub in followed) for s in SEED if s.state != "close"
         )
@@ -327,18 +344,47 @@ async def running(options: DemoOptions) -> AsyncIterator[Demo]:
                 await record_seed(store)
             finally:
                 await store.close()
+            if options.nodes > 1:
+                await require_redis(options.redis_url)
+                settings = settings.model_copy(
+                    update={"redis_url": SecretStr(options.redis_url), "node_name": "node-1"}
+                )
             relay = RelayRunner(settings)
             relay_url = await relay.start()
+            demo = Demo(relay_url, simulators, relay, relay.settings, options)
             try:
-                demo = Demo(relay_url, simulators, relay, relay.settings, options)
+                for number in range(2, options.nodes + 1):
+                    port = port_or_free(options.host, relay.settings.port + number - 1)
+                    peer = RelayRunner(settings.model_copy(
+                        update={"port": port, "node_name": f"node-{number}"}
+                    ))  # fmt: skip
+                    demo.peers.append(peer)
+                    await peer.start()
                 demo.tokens = ready_tokens(demo, options.token_ttl)
                 await start_pairing(demo)
                 yield demo
             finally:
-                await relay.stop()
+                for node in reversed(demo.nodes):
+                    await node.stop()
     finally:
         for simulator in simulators.values():
             await simulator.stop()
+
+
+async def require_redis(url: str) -> None:
+    """A cluster demo needs the machine's Redis: say so plainly when there is none."""
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise DependencyUnavailable(
+            [
+                f"--nodes needs a Redis: none answers at {url} ({exc}); start one "
+                "(Debian: apt install redis-server) or pass --redis-url"
+            ]
+        ) from exc
+    finally:
+        await client.aclose()
 
 
 def ready_tokens(demo: Demo, ttl: float) -> dict[str, str]:
@@ -352,7 +398,7 @@ def ready_tokens(demo: Demo, ttl: float) -> dict[str, str]:
 async def start_pairing(demo: Demo) -> None:
     """Once the relay follows the upstream, restart the pairing instances' QR cycle, so the
     first QR shows at once instead of one ``qr_interval`` later."""
-    if not await wait_ready(demo.app):
+    if not await wait_ready(demo.app, peers=[peer.app for peer in demo.peers]):
         log.warning("relay not ready after %ss; starting the QR cycle anyway", READY_TIMEOUT)
     for seed in SEED:
         if seed.state == "pairing":

@@ -9,7 +9,7 @@ from relay.errors import MigrationFailed
 from relay.store import Store
 from relay.store.migrations import LATEST, MIGRATIONS, SchemaTooNew, current_version, migrate
 
-TABLES = {"instances", "status_history", "audit_log", "schema_version"}
+TABLES = {"instances", "status_history", "audit_log", "leases", "schema_version"}
 
 
 async def tables(conn: asyncpg.Connection) -> set[str]:
