@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,11 @@ EVENT_DATA: dict[str, Callable[[str], Any]] = {
 }  # fmt: skip
 ROLES = (Role.USER, Role.ADMIN, Role.ADMIN, Role.SUPERADMIN)
 UNNUMBERED = {"upstream.status", "cluster.status"}
-EXAMPLE_DEADLINE = 60.0
+EXAMPLE_DEADLINE = 30.0
+BUDGET = 90.0
+"""Seconds for all examples and shrinking. Past it every example fails at once, naming the
+first real failure: hypothesis then ends quickly, where pytest-timeout cannot stop it (its
+signal would be caught as one more failing example)."""
 
 node_index = st.integers(0, len(NODES) - 1)
 emit = st.tuples(
@@ -172,6 +177,7 @@ def test_isolation_holds_across_nodes(
     database_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     received: list[int] = []
+    failures: list[BaseException] = []
     with asyncio.Runner() as runner:
         stage = runner.run(asyncio.wait_for(build(database_url, make_settings, tmp_path), 90))
         try:
@@ -184,7 +190,16 @@ def test_isolation_holds_across_nodes(
             )
             @given(ops=steps)
             def run(ops: list[tuple[Any, ...]]) -> None:
-                received.append(runner.run(asyncio.wait_for(world.example(ops), EXAMPLE_DEADLINE)))
+                if failures and time.monotonic() > ends:
+                    raise AssertionError("out of time; the first failure:") from failures[0]
+                try:
+                    example = world.example(ops)
+                    received.append(runner.run(asyncio.wait_for(example, EXAMPLE_DEADLINE)))
+                except Exception as exc:  # any failure: kept to be named once out of time
+                    failures.append(exc)
+                    raise
+
+            ends = time.monotonic() + BUDGET
 
             run()
         finally:
