@@ -303,9 +303,30 @@ def _cluster(d: dict[str, Any]) -> list[Row]:
              None if ok is None else ok <= 5),
         ]  # fmt: skip
     rows += [
+        one(
+            "bus event CPU on a follower with no client, µs per event",
+            "paper",
+            "follower_us_per_event",
+        ),
+        one(
+            "event CPU on the leader (ingest, write, publish, read back), µs",
+            "paper",
+            "leader_us_per_event",
+        ),
         one("on paper: nodes for 100,000 panels at 2,000 events/s", "paper", "plan", "nodes"),
-        one("on paper: CPU share per node", "paper", "plan", "cpu_share_per_node"),
+        one(
+            "on paper: the leader's CPU share (cores), panels spread evenly",
+            "paper",
+            "plan",
+            "leader_cpu_share",
+        ),
         one("on paper: RSS per node, MB", "paper", "plan", "rss_mb_per_node"),
+        one(
+            "on paper: nodes if the leader serves no panel",
+            "paper",
+            "plan_leader_without_panels",
+            "nodes",
+        ),
     ]
     return rows
 

@@ -4,12 +4,14 @@ how many nodes 100,000 panels need.
 evo-relay only, against a ``redis-server`` this scenario starts on a free port (no
 persistence), never the machine's own Redis.
 
-- **bus**: the fan-out of the fanout scenario (one tenant, ``clients`` panels, 1 KB messages
-  at a fixed rate near half the single node's maximum) and the tenants mix (many tenants, 2
-  panels each, 2,000 events/s), each measured on one node without ``RELAY_REDIS_URL`` and on
-  one node with it, same simulator, same clients, same window
-  (:func:`bench.scenarios.throughput.window`). Figures: server CPU per delivery, p50/p99
-  latency (the simulator's send time to the client's receipt), and redis-server's CPU.
+- **bus**: the fan-out of the fanout scenario (one tenant, 1,000 panels, 1 KB messages at 20
+  events/s, about a quarter of the single node's maximum, so that the load clients leave the
+  server a core) and the tenants mix (500 tenants, 2 panels each, 2,000 events/s), each
+  measured on one node without ``RELAY_REDIS_URL`` and on one node with it, same simulator,
+  same clients, same window (:func:`bench.scenarios.throughput.window`), interleaved, twice
+  each. Each variant's figures are those of its window in which the whole machine was least
+  busy (the machine is shared; every round is in the JSON). Figures: server CPU per delivery,
+  p50/p99 latency (the simulator's send time to the client's receipt), redis-server's CPU.
 - **failover**: three ``relay serve`` processes on one schema and one Redis database, one
   simulator (global mode) with N open instances stored WORKING. The leader (``/readyz``
   ``cluster.leading``) is SIGKILLed and, at once, 10% of the instances are logged out on the
@@ -81,17 +83,18 @@ class ClusterSizes:
     window: float
     failover_instances: int
     failover_deadline: float
+    rounds: int
 
 
 FULL = ClusterSizes(
-    fan_clients=1000, fan_instances=10, fan_rate=38.0, tenants_tenants=500,
+    fan_clients=1000, fan_instances=10, fan_rate=20.0, tenants_tenants=500,
     tenants_clients_per=2, tenants_instances=1000, tenants_rate=2000.0, warm=2.0, window=8.0,
-    failover_instances=50, failover_deadline=30.0,
+    failover_instances=50, failover_deadline=30.0, rounds=2,
 )  # fmt: skip
 SMOKE = ClusterSizes(
     fan_clients=20, fan_instances=2, fan_rate=20.0, tenants_tenants=5, tenants_clients_per=2,
     tenants_instances=10, tenants_rate=100.0, warm=0.5, window=1.5, failover_instances=6,
-    failover_deadline=20.0,
+    failover_deadline=20.0, rounds=1,
 )  # fmt: skip
 
 
@@ -180,6 +183,25 @@ class Part:
     mix: dict[str, float]
 
 
+@contextlib.asynccontextmanager
+async def _follower(
+    h: Harness, sim: Sim, redis: RedisServer, server: Any, tag: str, on: bool
+) -> AsyncIterator[ClusterNode | None]:
+    """With the bus: a second node on the same schema and Redis, with no client (it follows
+    nothing and receives every event from the bus: the CPU a bus event costs every node)."""
+    if not on:
+        yield None
+        return
+    follower = ClusterNode(h.root_dsn, h.log_dir)
+    follower.schema, follower.dsn = server.schema, server.dsn
+    try:
+        await follower.start(sim.url, sim.apikey, "global", f"{tag}-follower",
+                             bus_env(redis, "bench-2"))  # fmt: skip
+        yield follower
+    finally:
+        await follower.stop_process()
+
+
 async def _measured(
     h: Harness, sim: Sim, redis: RedisServer, part: Part, variant: str
 ) -> dict[str, Any]:
@@ -189,14 +211,17 @@ async def _measured(
     tag = f"cluster-{part.name}-{variant}"
     async with (
         h.server("relay", sim, part.mapping, tag, env=env) as server,
+        _follower(h, sim, redis, server, tag, variant == "bus") as follower,
         h.pool(server.url, part.clients, part.tenants, tag) as pool,
     ):
         connected = await pool.connect()
         await sim.call("load", rate=part.rate, mix=part.mix, payload_bytes=1024, seed=h.seed)
         await asyncio.sleep(s.warm)
         redis_cpu0 = cpu_seconds(redis.pid)
+        follower_cpu0 = follower.cpu() if follower else 0.0
         result = await window(sim, server, pool, s.window, part.fan)
         redis_cpu = cpu_seconds(redis.pid) - redis_cpu0
+        follower_cpu = (follower.cpu() - follower_cpu0) if follower else None
         await sim.call("stop_load")
         await _drain(pool, quiet=s.warm)
         metrics = await server.metrics()
@@ -206,11 +231,13 @@ async def _measured(
         rate=part.rate, connect=connected, redis_cpu_share=round(redis_cpu / s.window, 4),
         bus_up=metrics.get("relay_bus_up"), bus_events=metrics.get("relay_bus_events_total"),
         bus_dropped=metrics.get("relay_bus_dropped_total"),
+        follower_cpu_s=None if follower_cpu is None else round(follower_cpu, 3),
     )  # fmt: skip
     log.info(
-        "cluster %s %s: %.0f deliveries/s, %s us/delivery, p99 %s ms, redis %.3f cores",
-        part.name, variant, result["deliveries_per_s"], result["cpu_us_per_delivery"],
-        result["latency"]["p99_ms"], result["redis_cpu_share"],
+        "cluster %s %s: %.0f deliveries/s, %s us/delivery, p99 %s ms, redis %.3f cores, "
+        "follower %s CPU-s", part.name, variant, result["deliveries_per_s"],
+        result["cpu_us_per_delivery"], result["latency"]["p99_ms"], result["redis_cpu_share"],
+        result["follower_cpu_s"],
     )  # fmt: skip
     return result
 
@@ -233,11 +260,16 @@ async def bus_cost(h: Harness, redis: RedisServer) -> dict[str, Any]:
     ]  # fmt: skip
     out: dict[str, Any] = {}
     for part in parts:
+        rounds: dict[str, list[dict[str, Any]]] = {"single": [], "bus": []}
         async with h.simulator(len(part.mapping), global_events=True) as sim:
-            measured = {v: await _measured(h, sim, redis, part, v) for v in ("single", "bus")}
-        single, bus = measured["single"], measured["bus"]
+            for _ in range(s.rounds):
+                for variant, measured in rounds.items():
+                    measured.append(await _measured(h, sim, redis, part, variant))
+        single, bus = (min(r, key=lambda m: m["machine_busy_share"]) for r in rounds.values())
         out[part.name] = {
-            **measured,
+            "single": single,
+            "bus": bus,
+            "rounds": rounds,
             "added_cpu_us_per_delivery": _minus(
                 bus["cpu_us_per_delivery"], single["cpu_us_per_delivery"]
             ),
@@ -392,60 +424,75 @@ def _idle_figures(root: Path) -> dict[str, Any] | None:
 def paper(bus: dict[str, Any], idle: dict[str, Any] | None) -> dict[str, Any]:
     """Nodes for ``PANELS`` panels at ``EVENTS_PER_S``, spread evenly (websocket, no stickiness).
 
-    Per node: CPU = idle connections' CPU + every event from the bus (each node receives and
-    encodes every event once, whatever its clients) + its share of the deliveries; memory =
-    RSS per idle connection × its connections. Deliveries per event: the tenants mix's
-    measured deliveries per event (2 panels per tenant) scaled to the panels per tenant.
+    Per node: CPU = its idle connections + every event from the bus (a follower receives and
+    encodes each one once, whatever its clients; the leader also ingests it, writes statuses
+    and publishes it) + its share of the deliveries; memory = RSS per idle connection × its
+    connections. Deliveries per event: the tenants mix's (2 panels per tenant) scaled to the
+    panels per tenant.
     """
     tenants = bus["tenants"]["bus"]
-    if idle is None or not tenants.get("events_sent") or not tenants.get("deliveries"):
-        return {"error": "no idle figures or no tenants figures to plan from"}
-    idle_clients = idle.get("still_connected") or idle.get("clients") or 1
-    idle_cpu_per_conn = idle["idle_cpu_share"] / idle_clients
-    rss_kb = idle["rss_per_client_kb"]
-    per_event = tenants["server_cpu_s"] / tenants["events_sent"]  # incl. its 2-panel deliveries
-    deliveries_per_event = tenants["deliveries"] / tenants["events_sent"]
-    us_per_delivery = tenants["cpu_us_per_delivery"] / 1e6
-    # Split the bus node's CPU per event into a per-event part and a per-delivery part: the
-    # fanout bus run gives the per-delivery cost at 1,000 panels per event.
     fan = bus["fanout"]["bus"]
-    per_delivery = fan["server_cpu_s"] / fan["deliveries"] if fan.get("deliveries") else None
-    if per_delivery is None:
-        per_delivery = us_per_delivery
-    per_event_fixed = max(0.0, per_event - deliveries_per_event * per_delivery)
-    panels_per_tenant = PANELS / FULL.tenants_tenants
-    deliveries = EVENTS_PER_S * panels_per_tenant * deliveries_per_event / FULL.tenants_clients_per
-    best: dict[str, Any] | None = None
-    for nodes in range(1, 201):
-        conns = PANELS / nodes
-        cpu = (idle_cpu_per_conn * conns + EVENTS_PER_S * per_event_fixed
-               + deliveries / nodes * per_delivery)  # fmt: skip
-        if cpu <= CPU_BUDGET and conns <= (idle.get("clients") or 10_000):
-            best = {"nodes": nodes, "cpu_share_per_node": round(cpu, 3),
-                    "connections_per_node": round(conns), "rss_mb_per_node":
-                    round(conns * rss_kb / 1024)}  # fmt: skip
-            break
+    if (idle is None or not tenants.get("events_sent") or not fan.get("deliveries")
+            or tenants.get("follower_cpu_s") is None):  # fmt: skip
+        return {"error": "no idle figures, or no bus figures, to plan from"}
+    events = tenants["events_sent"]
+    idle_clients = idle.get("still_connected") or idle.get("clients") or 1
+    idle_cpu = idle["idle_cpu_share"] / idle_clients  # cores per idle connection
+    max_conns = idle.get("clients") or 10_000
+    rss_kb = idle["rss_per_client_kb"]
+    per_delivery = fan["server_cpu_s"] / fan["deliveries"]  # 1,000 panels per event: ~all fan-out
+    follower_event = tenants["follower_cpu_s"] / events
+    leader_event = max(
+        0.0, (tenants["server_cpu_s"] - tenants["deliveries"] * per_delivery) / events
+    )
+    deliveries_per_event = tenants["deliveries"] / events
+    per_tenant = PANELS / FULL.tenants_tenants
+    deliveries = EVENTS_PER_S * deliveries_per_event * per_tenant / FULL.tenants_clients_per
+
+    def node_cpu(conns: float, per_event: float) -> float:
+        return (
+            idle_cpu * conns + EVENTS_PER_S * per_event + deliveries * conns / PANELS * per_delivery
+        )
+
+    def plan(leader_panels: bool) -> dict[str, Any]:
+        for nodes in range(2, 501):
+            serving = nodes if leader_panels else nodes - 1
+            conns = PANELS / serving
+            follower = node_cpu(conns, follower_event)
+            leader = node_cpu(conns if leader_panels else 0, leader_event)
+            if max(follower, leader) <= CPU_BUDGET and conns <= max_conns:
+                return {"nodes": nodes, "connections_per_node": round(conns),
+                        "follower_cpu_share": round(follower, 3),
+                        "leader_cpu_share": round(leader, 3),
+                        "rss_mb_per_node": round(conns * rss_kb / 1024)}  # fmt: skip
+        return {"nodes": None, "why": f"no count up to 500 keeps every node under {CPU_BUDGET:.0%}"}
+
+    even, leader_free = plan(True), plan(False)
     reasoning = (
-        f"{PANELS:,} panels over {FULL.tenants_tenants} tenants ({panels_per_tenant:.0f} each) at "
-        f"{EVENTS_PER_S:,.0f} events/s: each event reaches its tenant's panels, "
-        f"{deliveries:,.0f} deliveries/s in all. Every node receives every event from the bus "
-        f"and encodes it once: {per_event_fixed * 1e6:.1f} us of CPU per event on every node "
-        f"(the tenants run with the bus, {per_event * 1e6:.1f} us per event, less its "
-        f"{deliveries_per_event:.2f} deliveries at {per_delivery * 1e6:.2f} us, the fan-out run's "
-        f"cost per delivery with the bus), i.e. {EVENTS_PER_S * per_event_fixed:.2f} of a core "
-        f"per node whatever the node count. Each delivery costs {per_delivery * 1e6:.2f} us on the "
-        f"node of its panel; each idle connection {idle_cpu_per_conn * 1e6:.2f} us/s and "
-        f"{rss_kb:.1f} KB (idle scenario of {idle['date']}). A node is one event loop: plan "
-        f"{CPU_BUDGET:.0%} of a core, and at most {idle.get('clients'):,} connections "
-        "(what the idle scenario measured). Redis (one process) carries "
-        f"{EVENTS_PER_S:,.0f} publishes/s and as many reads per node; measured "
-        f"{tenants.get('redis_cpu_share')} of a core for one node at the tenants rate."
+        f"{PANELS:,} panels over {FULL.tenants_tenants} tenants ({per_tenant:.0f} each) at "
+        f"{EVENTS_PER_S:,.0f} events/s, each event reaching its tenant's panels: "
+        f"{deliveries:,.0f} deliveries/s in all ({deliveries_per_event:.2f} per event measured "
+        f"with {FULL.tenants_clients_per} panels per tenant, scaled). Every node reads every "
+        f"event from the bus: a follower with no client spent {follower_event * 1e6:.0f} us per "
+        f"event ({EVENTS_PER_S * follower_event:.2f} of a core at this rate, whatever the node "
+        f"count); the leader spent {leader_event * 1e6:.0f} us per event (it also ingests, "
+        f"writes statuses and publishes; its deliveries taken out), "
+        f"{EVENTS_PER_S * leader_event:.2f} of a core. A delivery costs "
+        f"{per_delivery * 1e6:.2f} us (the fan-out run with the bus); an idle connection "
+        f"{idle_cpu * 1e6:.2f} us/s and {rss_kb:.1f} KB (idle scenario of {idle['date']}). A "
+        f"node is one event loop: every node under {CPU_BUDGET:.0%} of a core and at most "
+        f"{max_conns:,} connections. Panels spread evenly over all nodes: {even.get('nodes')} "
+        f"nodes; with the leader out of the load balancer (it ingests only): "
+        f"{leader_free.get('nodes')}. Redis: {tenants.get('redis_cpu_share')} of a core with "
+        "two nodes reading at the tenants rate; each further node adds one reader."
     )
     return {"panels": PANELS, "events_per_s": EVENTS_PER_S, "deliveries_per_s": round(deliveries),
-            "per_event_us_every_node": round(per_event_fixed * 1e6, 2),
+            "follower_us_per_event": round(follower_event * 1e6, 1),
+            "leader_us_per_event": round(leader_event * 1e6, 1),
             "per_delivery_us": round(per_delivery * 1e6, 3),
-            "idle_cpu_us_per_connection_s": round(idle_cpu_per_conn * 1e6, 3),
-            "rss_kb_per_connection": rss_kb, "plan": best, "reasoning": reasoning}  # fmt: skip
+            "idle_cpu_us_per_connection_s": round(idle_cpu * 1e6, 3),
+            "rss_kb_per_connection": rss_kb, "plan": even,
+            "plan_leader_without_panels": leader_free, "reasoning": reasoning}  # fmt: skip
 
 
 async def cluster(h: Harness) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from relay.metrics import Metrics
 from relay.store import Status, Store
 from simulator import PresetInstance, SimConfig, Simulator
 from tests.conftest import JWT_SECRET, MakeSimulator, free_port
+from tests.faults.conftest import own_postgres  # noqa: F401 - a fixture for test_leases
 from tests.fleet.conftest import KEYS as FLEET_KEYS
 from tests.fleet.conftest import fleet_file
 from tests.hub.conftest import Recorder, make_recorder

@@ -102,3 +102,11 @@ async def test_three_nodes_one_leader_same_events_same_seqs(
     assert {d.get("instanceName") or d.get("instance") for _, d in numbered(outsider)} <= {"other1"}
     assert stage.sim.socket_clients == 1
     assert await stage.leading() == [leader]
+    for node in nodes:  # every node reads every event from the bus; the leader published them
+        registry = node.metrics.registry
+        received = registry.get_sample_value("relay_bus_events_total", {"direction": "received"})
+        published = registry.get_sample_value("relay_bus_events_total", {"direction": "published"})
+        assert (received or 0) >= len(streams[0]), node.name
+        if node.name == leader:
+            assert (published or 0) > 0
+        assert (registry.get_sample_value("relay_bus_dropped_total") or 0) == 0
