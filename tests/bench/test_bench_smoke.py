@@ -26,7 +26,7 @@ from tests.support import missing_tool
 
 SCENARIOS = (
     "fanout", "tenants", "idle", "storm", "resubscribe", "first-qr", "recovery", "loop-writes",
-    "micro", "panel",
+    "micro", "panel", "cluster",
 )  # fmt: skip
 BOTH = ("evo-relay", "node-peer")
 WITH_PEER = ("fanout", "tenants", "idle", "storm")
@@ -75,7 +75,7 @@ def test_every_scenario_writes_its_json(smoke_run: Path) -> None:
         if name == "loop-writes" and simfeatures.missing(loop_writes.NEEDS):
             assert "the simulator lacks" in data["skipped"]
             continue
-        if name == "panel" and "skipped" in data:  # no Chromium on this machine
+        if name in ("panel", "cluster") and "skipped" in data:  # no Chromium, no redis-server
             continue
         expected = BOTH if name in WITH_PEER else ("evo-relay",)
         assert sorted(data["servers"]) == sorted(expected), name
@@ -185,3 +185,18 @@ def test_markdown_table_and_plot(smoke_run: Path) -> None:
     assert "failed" not in table
     png = (smoke_run / "latest.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 10_000
+
+
+def test_cluster_measures_the_bus_and_two_failovers(smoke_run: Path) -> None:
+    data = _scenario(smoke_run, "cluster")
+    if "skipped" in data:  # no redis-server: fails under CI, skips only in a local run
+        missing_tool(data["skipped"])
+    figures = data["servers"]["evo-relay"]
+    for part in ("fanout", "tenants"):
+        single, bus = figures["bus"][part]["single"], figures["bus"][part]["bus"]
+        assert single["deliveries"] > 0 and bus["deliveries"] > 0, part
+        assert bus["follower_cpu_s"] is not None and single["follower_cpu_s"] is None
+    rounds = figures["failover"]["rounds"]
+    assert [r["nodes_before"] for r in rounds] == [3, 2]
+    assert all(r["statuses_true_s"] is not None for r in rounds), rounds
+    assert "reasoning" in figures["paper"] or "error" in figures["paper"]
