@@ -12,6 +12,9 @@ persistence), never the machine's own Redis.
   each. Each variant's figures are those of its window in which the whole machine was least
   busy (the machine is shared; every round is in the JSON). Figures: server CPU per delivery,
   p50/p99 latency (the simulator's send time to the client's receipt), redis-server's CPU.
+  A last window per shape runs the bus node with a second, client-less node on the same
+  bus: that node's CPU is what a bus event costs every node (it follows nothing and serves
+  nobody).
 - **failover**: three ``relay serve`` processes on one schema and one Redis database, one
   simulator (global mode) with N open instances stored WORKING. The leader (``/readyz``
   ``cluster.leading``) is SIGKILLed and, at once, 10% of the instances are logged out on the
@@ -203,15 +206,19 @@ async def _follower(
 
 
 async def _measured(
-    h: Harness, sim: Sim, redis: RedisServer, part: Part, variant: str
-) -> dict[str, Any]:
+    h: Harness, sim: Sim, redis: RedisServer, part: Part, variant: str, *,
+    follower_too: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """One window on one node, ``variant`` "single" (no Redis) or "bus"; ``follower_too``: a
+    second, client-less node on the same bus, whose CPU is recorded (it competes with the
+    measured node for the machine, so the headline bus figures come from windows without)."""
     s = sizes(h)
     await redis.flush()
     env = bus_env(redis if variant == "bus" else None, "bench-1")
-    tag = f"cluster-{part.name}-{variant}"
+    tag = f"cluster-{part.name}-{variant}{'-follower' if follower_too else ''}"
     async with (
         h.server("relay", sim, part.mapping, tag, env=env) as server,
-        _follower(h, sim, redis, server, tag, variant == "bus") as follower,
+        _follower(h, sim, redis, server, tag, follower_too) as follower,
         h.pool(server.url, part.clients, part.tenants, tag) as pool,
     ):
         connected = await pool.connect()
@@ -264,11 +271,13 @@ async def bus_cost(h: Harness, redis: RedisServer) -> dict[str, Any]:
             for _ in range(s.rounds):
                 for variant, measured in rounds.items():
                     measured.append(await _measured(h, sim, redis, part, variant))
+            follower = await _measured(h, sim, redis, part, "bus", follower_too=True)
         single, bus = (min(r, key=lambda m: m["machine_busy_share"]) for r in rounds.values())
         out[part.name] = {
             "single": single,
             "bus": bus,
             "rounds": rounds,
+            "with_follower": follower,
             "added_cpu_us_per_delivery": _minus(
                 bus["cpu_us_per_delivery"], single["cpu_us_per_delivery"]
             ),
@@ -430,9 +439,10 @@ def paper(bus: dict[str, Any], idle: dict[str, Any] | None) -> dict[str, Any]:
     panels per tenant.
     """
     tenants = bus["tenants"]["bus"]
+    with_follower = bus["tenants"]["with_follower"]
     fan = bus["fanout"]["bus"]
     if (idle is None or not tenants.get("events_sent") or not fan.get("deliveries")
-            or tenants.get("follower_cpu_s") is None):  # fmt: skip
+            or not with_follower.get("events_sent")):  # fmt: skip
         return {"error": "no idle figures, or no bus figures, to plan from"}
     events = tenants["events_sent"]
     idle_clients = idle.get("still_connected") or idle.get("clients") or 1
@@ -440,7 +450,7 @@ def paper(bus: dict[str, Any], idle: dict[str, Any] | None) -> dict[str, Any]:
     max_conns = idle.get("clients") or 10_000
     rss_kb = idle["rss_per_client_kb"]
     per_delivery = fan["server_cpu_s"] / fan["deliveries"]  # 1,000 panels per event: ~all fan-out
-    follower_event = tenants["follower_cpu_s"] / events
+    follower_event = with_follower["follower_cpu_s"] / with_follower["events_sent"]
     leader_event = max(
         0.0, (tenants["server_cpu_s"] - tenants["deliveries"] * per_delivery) / events
     )
@@ -482,8 +492,9 @@ def paper(bus: dict[str, Any], idle: dict[str, Any] | None) -> dict[str, Any]:
         f"node is one event loop: every node under {CPU_BUDGET:.0%} of a core and at most "
         f"{max_conns:,} connections. Panels spread evenly over all nodes: {even.get('nodes')} "
         f"nodes; with the leader out of the load balancer (it ingests only): "
-        f"{leader_free.get('nodes')}. Redis: {tenants.get('redis_cpu_share')} of a core with "
-        "two nodes reading at the tenants rate; each further node adds one reader."
+        f"{leader_free.get('nodes')}. Redis at this rate: {tenants.get('redis_cpu_share')} of "
+        f"a core with one node reading, {with_follower.get('redis_cpu_share')} with two; each "
+        "further node adds a reader."
     )
     return {"panels": PANELS, "events_per_s": EVENTS_PER_S, "deliveries_per_s": round(deliveries),
             "follower_us_per_event": round(follower_event * 1e6, 1),
