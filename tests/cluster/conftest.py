@@ -51,6 +51,7 @@ API = "/api/instance-management"
 MACHINE_REDIS = os.environ.get("RELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 LEASE = 0.2  # seconds between a follower's attempts to take a server's leadership
 CONNECT_DEADLINE = 15.0
+SHUTDOWN_DEADLINE = 20.0
 SLOW_QR = {"qr_first_ttl": 10.0, "qr_interval": 10.0}
 """One QR per pairing: the driver scans long before a second one, let alone the QR limit."""
 
@@ -135,6 +136,19 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
         await server.proc.wait()
 
 
+def running_tasks() -> str:
+    """Every task of the loop but this one, with where it waits (for a shutdown that hangs)."""
+    lines = []
+    for task in asyncio.all_tasks():
+        if task is asyncio.current_task():
+            continue
+        frames = task.get_stack(limit=3)
+        where = " <- ".join(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} "
+                            f"{f.f_code.co_name}" for f in frames)  # fmt: skip
+        lines.append(f"{task.get_name()}: {where}")
+    return "\n".join(sorted(lines))
+
+
 @dataclass
 class Node:
     """One relay of the cluster, in this process (``app``) or a child process (``proc``)."""
@@ -159,8 +173,15 @@ class Node:
 
     async def close(self) -> None:
         if self.server is not None:
-            await self.server.close()
-            self.server = None
+            server, self.server = self.server, None
+            try:
+                async with asyncio.timeout(SHUTDOWN_DEADLINE):
+                    await server.close()
+            except TimeoutError:
+                raise AssertionError(
+                    f"node {self.name} did not shut down within {SHUTDOWN_DEADLINE} s; "
+                    f"tasks still running:\n{running_tasks()}"
+                ) from None
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -323,9 +344,15 @@ class Cluster:
             with contextlib.suppress(Exception):  # a client of a killed node: already gone
                 async with asyncio.timeout(5):
                     await recorder.client.disconnect()
+        hung: list[AssertionError] = []
         for node in reversed(list(self.nodes.values())):
-            await node.close()
+            try:
+                await node.close()
+            except AssertionError as exc:  # close the others, then say which one hung
+                hung.append(exc)
         await self.http.close()
+        if hung:
+            raise hung[0]
 
 
 MakeCluster = Callable[..., Awaitable[Cluster]]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,8 @@ from relay.store import Store
 from simulator import PresetInstance, SimConfig, Simulator
 from tests.cluster.conftest import MACHINE_REDIS, Cluster, build_cluster, flushed
 from tests.hub.conftest import Recorder
+
+pytestmark = pytest.mark.timeout(240)  # the budget, the build and the shutdown, each bounded
 
 TENANTS = ("t0", "t1", "t2")
 NAMES = {tenant: (f"{tenant}-a", f"{tenant}-b") for tenant in TENANTS}
@@ -167,10 +170,12 @@ async def build(database_url: str, make_settings: Callable[..., Settings], tmp: 
 
 
 async def close(stage: Cluster) -> None:
-    await stage.close()
-    for sim in stage.sims.values():
-        await sim.stop()
-    await stage.store.close()
+    try:
+        await stage.close()
+    finally:
+        for sim in stage.sims.values():
+            await sim.stop()
+        await stage.store.close()
 
 
 def test_isolation_holds_across_nodes(
@@ -203,5 +208,5 @@ def test_isolation_holds_across_nodes(
 
             run()
         finally:
-            runner.run(asyncio.wait_for(close(stage), 60))
+            runner.run(asyncio.wait_for(close(stage), 90))
     assert len(received) >= 10 and sum(received) > 0
