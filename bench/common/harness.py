@@ -32,6 +32,8 @@ class Sizes:
     fanout_clients: int = 1000
     fanout_instances: int = 10
     fanout_start_rate: float = 15.0
+    fanout_start_rates: tuple[tuple[str, float], ...] = (("pysio", 4.0),)
+    """Servers whose ramp starts lower: stock python-socketio falls behind below 15 ev/s."""
     fanout_step: float = 1.5
     fanout_max_steps: int = 9
     step_warm: float = 1.0
@@ -45,7 +47,7 @@ class Sizes:
     tenants_window: float = 8.0
     idle_clients: int = 10_000
     idle_tenants: int = 100
-    idle_settle: float = 3.0
+    idle_settle: float = 2.0
     idle_window: float = 26.0  # more than one ping interval (25 s): every client is pinged in it
     storm_clients: int = 2000
     storm_tenants: int = 100
@@ -79,11 +81,11 @@ class Sizes:
     storm_loop_seconds: float = 15.0
     ingest_instances: int = 100
     ingest_tenants: int = 10
-    ingest_rates: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0)
+    ingest_rates: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0, 16000.0)
     ingest_warm: float = 1.5
     ingest_window: float = 4.0
     micro_fanout: str = ""
-    micro_e2e: str = ""
+    micro_e2e: str = "--seconds 10"
     micro_restart: str = ""
     """Options of each micro-benchmark (empty: its own defaults)."""
     micro_wait: float = 150.0
