@@ -38,7 +38,7 @@ class Sizes:
     fanout_max_steps: int = 9
     step_warm: float = 1.0
     step_window: float = 3.0
-    half_window: float = 6.0
+    half_window: float = 5.0
     tenants_tenants: int = 500
     tenants_clients_per: int = 2
     tenants_instances: int = 1000
@@ -72,7 +72,7 @@ class Sizes:
     recovery_deadline: float = 30.0
     loop_instances: int = 6
     loop_rate: float = 20.0
-    loop_seconds: float = 20.0
+    loop_seconds: float = 12.0
     loop_reconcile: float = 5.0
     storm_loop_instances: int = 500
     storm_loop_tenants: int = 50
@@ -84,7 +84,7 @@ class Sizes:
     ingest_rates: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0, 16000.0)
     ingest_warm: float = 1.5
     ingest_window: float = 4.0
-    micro_fanout: str = ""
+    micro_fanout: str = "--rounds 2"
     micro_e2e: str = "--seconds 10"
     micro_restart: str = ""
     """Options of each micro-benchmark (empty: its own defaults)."""
