@@ -158,6 +158,8 @@ def _loop_storm(d: dict[str, Any]) -> list[Row]:
             met=_get(d, RELAY, "api_met")),
         one("events/s offered (simulator loops)", "events_per_s_offered"),
         one("events/s the relay received", "events_per_s_received"),
+        one("simulator CPU (cores) meanwhile", "simulator_cpu_share"),
+        one("whole machine busy (share of all cores) meanwhile", "machine_busy_share"),
         one("status writes (relay_status_writes_total), loops' start → end", "status_writes"),
         one("status_history rows inserted, same span", "history_rows"),
         one("real status changes (one per looping instance)", "real_status_changes"),
