@@ -38,6 +38,7 @@ from bench.scenarios import (
     connections,
     first_qr,
     fleet,
+    loop_storm,
     loop_writes,
     micro,
     panel_render,
@@ -58,6 +59,8 @@ SCENARIOS: dict[str, Scenario] = {
     "first-qr": first_qr.first_qr,
     "recovery": recovery.recovery,
     "loop-writes": loop_writes.loop_writes,
+    "loop-storm": loop_storm.loop_storm,
+    "ingest": loop_storm.ingest,
     "micro": micro.micro,
     "panel": panel_render.panel,
     "fleet": fleet.fleet,
@@ -77,7 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results root: a run writes into <out>/<date>/ "
                    "(default bench/results, or bench/results/smoke with --smoke)")  # fmt: skip
     p.add_argument("--log-dir", type=Path, help="child logs (default: a temporary directory)")
-    p.add_argument("--servers", default="relay,node", help="relay, node or both (default)")
+    p.add_argument("--servers", default="relay,node,pysio",
+                   help="any of relay, node, pysio (default: all three)")  # fmt: skip
+    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                   help="py-spy flame graphs of the Python servers (default: on, off with "
+                   "--smoke)")  # fmt: skip
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = p.parse_args(argv)
     unknown = {n.strip() for n in args.scenarios.split(",") if n.strip()} - set(SCENARIOS)
@@ -108,9 +115,11 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     ran: dict[str, dict[str, Any]] = {}
     async with database(args.database_url, log_dir) as root_dsn:
         servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
+        profile = (not args.smoke) if args.profile is None else args.profile
         harness = Harness(
-            SMOKE if args.smoke else FULL, root_dsn, log_dir, servers=servers, smoke=args.smoke
-        )
+            SMOKE if args.smoke else FULL, root_dsn, log_dir, servers=servers, smoke=args.smoke,
+            profile_dir=out / "profiles" if profile else None,
+        )  # fmt: skip
         for name in [n.strip() for n in args.scenarios.split(",") if n.strip()]:
             ran[name] = await run_one(name, harness, mode)
             results.write_json(out, name, ran[name])
@@ -126,7 +135,8 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     table = {name: (ran.get(name) or kept[name]) for name in SCENARIOS if name in ran | kept}
     (out / "latest.md").write_text(report.markdown(table, header))
     if plot.has_data(ran):
-        plot.draw(ran, out / "latest.png", f"evo-relay vs Node socket.io peer ({mode}, {date})")
+        title = f"evo-relay vs Node socket.io vs stock python-socketio ({mode}, {date})"
+        plot.draw(ran, out / "latest.png", title)
     results.point_latest(root, out)
     log.info("done in %.0fs: %s", elapsed, out / "latest.md")
     return ran
@@ -143,6 +153,9 @@ async def run_one(name: str, harness: Harness, mode: str) -> dict[str, Any]:
     except Exception as exc:  # one failing scenario must not lose the others' figures
         log.exception("scenario %s failed", name)
         data = {"error": f"{type(exc).__name__}: {exc}"}
+    if harness.profile_dir is not None:
+        data["profiles"] = list(harness.profiles)
+    harness.profiles.clear()
     data.update(
         scenario=name, mode=mode, seconds=round(time.monotonic() - t0, 1),
         loadavg_after=os.getloadavg()[0],

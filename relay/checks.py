@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from relay.config import Settings
 from relay.errors import ConfigError, RelayError, StartupFailure
@@ -72,6 +74,7 @@ async def run_checks(settings: Settings, *, probe: bool, env_file: Path | None) 
         checks.ok("config", f"valid ({source})")
     await _listen(settings, checks)
     await _database(settings, checks)
+    await _redis(settings, checks)
     try:
         servers = settings.servers()
     except ConfigError:
@@ -150,6 +153,26 @@ async def _database(settings: Settings, checks: Checklist) -> None:
     else:
         checks.fail("database", f"schema version {version} is newer than this evo-relay "
                     f"(knows {LATEST}): upgrade evo-relay")  # fmt: skip
+
+
+async def _redis(settings: Settings, checks: Checklist) -> None:
+    """The cluster's Redis, when there is one (RELAY_REDIS_URL)."""
+    if settings.redis_url is None:
+        checks.skip("redis", "RELAY_REDIS_URL unset: a single node, no cluster")
+        return
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value(),
+                                     socket_connect_timeout=3, socket_timeout=3)  # fmt: skip
+    try:
+        info: Any = await client.info("server")
+    except (RedisError, OSError) as exc:
+        checks.fail("redis", f"RELAY_REDIS_URL does not answer ({type(exc).__name__}: {exc}): "
+                    "start Redis or fix the URL; without it the nodes serve HTTP and "
+                    "snapshots but no live events")  # fmt: skip
+        return
+    finally:
+        await client.aclose(close_connection_pool=True)
+    checks.ok("redis", f"Redis {info.get('redis_version', '?')} answers; node "
+              f"{settings.node_name} of a cluster")  # fmt: skip
 
 
 async def _evolution(server: EvolutionServer, checks: Named, *, probe: bool) -> None:

@@ -7,21 +7,23 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import simfeatures
+from bench.common import profiling, simfeatures
 from bench.common.loadpool import LoadPool
 from bench.common.procs import LineProcess
 from bench.common.servers import NodePeer, RelayServer, make_server
 from bench.common.stats import cpu_seconds
 from relay.store.models import Status
 
-SERVERS = ("relay", "node")
-LABELS = {"relay": "evo-relay", "node": "node-peer"}
+SERVERS = ("relay", "node", "pysio")
+LABELS = {"relay": "evo-relay", "node": "node-peer", "pysio": "python-socketio"}
+PROFILED = ("relay", "pysio")
+"""The Python servers: py-spy records each of them for the whole of its run in a scenario."""
 
 
 @dataclass(frozen=True)
@@ -29,22 +31,24 @@ class Sizes:
     load_procs: int = 4
     fanout_clients: int = 1000
     fanout_instances: int = 10
-    fanout_start_rate: float = 10.0
+    fanout_start_rate: float = 15.0
+    fanout_start_rates: tuple[tuple[str, float], ...] = (("pysio", 4.0),)
+    """Servers whose ramp starts lower: stock python-socketio falls behind below 15 ev/s."""
     fanout_step: float = 1.5
     fanout_max_steps: int = 9
     step_warm: float = 1.0
     step_window: float = 3.0
-    half_window: float = 6.0
+    half_window: float = 5.0
     tenants_tenants: int = 500
     tenants_clients_per: int = 2
     tenants_instances: int = 1000
     tenants_rate: float = 2000.0
     tenants_warm: float = 2.0
-    tenants_window: float = 10.0
+    tenants_window: float = 8.0
     idle_clients: int = 10_000
     idle_tenants: int = 100
-    idle_settle: float = 3.0
-    idle_window: float = 30.0  # more than one ping interval (25 s): every client is pinged in it
+    idle_settle: float = 2.0
+    idle_window: float = 26.0  # more than one ping interval (25 s): every client is pinged in it
     storm_clients: int = 2000
     storm_tenants: int = 100
     storm_instances: int = 200
@@ -55,6 +59,7 @@ class Sizes:
     qr_interval: float = 3.0
     connect_concurrency: int = 32
     first_qr_instances: int = 50
+    first_qr_lanes: int = 5
     first_qr_delay: float = 1.0
     connect_wait: float = 2.0
     qr_first_ttl: float = 60.0
@@ -67,10 +72,20 @@ class Sizes:
     recovery_deadline: float = 30.0
     loop_instances: int = 6
     loop_rate: float = 20.0
-    loop_seconds: float = 20.0
+    loop_seconds: float = 12.0
     loop_reconcile: float = 5.0
-    micro_fanout: str = ""
-    micro_e2e: str = ""
+    storm_loop_instances: int = 500
+    storm_loop_tenants: int = 50
+    storm_loop_other_rate: float = 20.0
+    storm_loop_warm: float = 3.0
+    storm_loop_seconds: float = 15.0
+    ingest_instances: int = 100
+    ingest_tenants: int = 10
+    ingest_rates: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0, 16000.0)
+    ingest_warm: float = 1.5
+    ingest_window: float = 4.0
+    micro_fanout: str = "--rounds 2"
+    micro_e2e: str = "--seconds 10"
     micro_restart: str = ""
     """Options of each micro-benchmark (empty: its own defaults)."""
     micro_wait: float = 150.0
@@ -115,6 +130,15 @@ SMOKE = replace(
     recovery_deadline=10.0,
     loop_instances=2,
     loop_seconds=3.0,
+    storm_loop_instances=10,
+    storm_loop_tenants=2,
+    storm_loop_warm=1.0,
+    storm_loop_seconds=2.0,
+    ingest_instances=10,
+    ingest_tenants=2,
+    ingest_rates=(100.0, 200.0),
+    ingest_warm=0.5,
+    ingest_window=1.0,
     micro_fanout="--clients 4 --events 10 --rounds 1 --per-process 4",
     micro_e2e="--rate 20 --clients 2 --tenants 1 --instances 1 --seconds 1 --warmup 0.5",
     micro_restart="--calls 10 --warmup 2",
@@ -180,6 +204,11 @@ class Harness:
     seed: int = 20240607
     servers: tuple[str, ...] = SERVERS
     smoke: bool = False
+    profile_dir: Path | None = None
+    """Where py-spy's flame graphs go (None: no profiling)."""
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    """The current scenario's recordings (:func:`bench.common.profiling.record`); run.py takes
+    and empties it after each scenario."""
 
     def gate(self, needs: tuple[str, ...], *, relay_only: bool = False) -> dict[str, Any] | None:
         """None when the scenario can run: evo-relay is among the servers (``relay_only``) and
@@ -222,7 +251,12 @@ class Harness:
         try:
             await server.prepare(tenants, status)
             await server.start(sim.url, sim.apikey, mode, tag, env)
-            yield server
+            if self.profile_dir is not None and kind in PROFILED:
+                async with profiling.record(server.pid, self.profile_dir, tag) as entry:
+                    self.profiles.append(entry)
+                    yield server
+            else:
+                yield server
         finally:
             await server.stop()
 

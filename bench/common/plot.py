@@ -1,4 +1,5 @@
-"""latest.png: latency CDFs and deliveries/s over time, evo-relay against the Node peer."""
+"""latest.png: latency CDFs and deliveries/s over time: evo-relay, the Node peer and stock
+python-socketio."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt  # the Agg backend is chosen first
 
 from bench.common.stats import Histogram
 
-COLORS = {"evo-relay": "tab:blue", "node-peer": "tab:orange"}
+COLORS = {"evo-relay": "tab:blue", "node-peer": "tab:orange", "python-socketio": "tab:green"}
 PLOTTED = ("fanout", "tenants")
 
 

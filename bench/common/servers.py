@@ -1,4 +1,5 @@
-"""The two servers under test, each a separate process: evo-relay and the Node peer.
+"""The servers under test, each a separate process: evo-relay, the Node peer and the stock
+python-socketio peer (``bench/peers/python_sio``).
 
 evo-relay runs as ``python -m relay serve`` (``BENCH_RELAY_CMD`` replaces that command, to
 measure another build) on a schema of its own (``?search_path=``) in the
@@ -165,6 +166,19 @@ class RelayServer(Server):
             await conn.close()
         return int(value or 0)
 
+    async def table_writes(self, table: str) -> tuple[int, int]:
+        """``(n_tup_ins, n_tup_upd)`` of one of the relay's tables (same caveat as
+        :meth:`row_updates`: final only after the relay has stopped)."""
+        conn = await asyncpg.connect(self._root_dsn)
+        try:
+            row = await conn.fetchrow(
+                "SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables "
+                "WHERE schemaname = $1 AND relname = $2", self.schema, table,
+            )  # fmt: skip
+        finally:
+            await conn.close()
+        return (int(row["n_tup_ins"]), int(row["n_tup_upd"])) if row else (0, 0)
+
     async def stop(self) -> None:
         await super().stop()
         await drop_schema(self._root_dsn, self.schema)
@@ -201,8 +215,36 @@ class NodePeer(Server):
         await wait_healthy(self.url + "/readyz", self.child)
 
 
-def make_server(kind: str, root_dsn: str, log_dir: Path) -> RelayServer | NodePeer:
-    return RelayServer(root_dsn, log_dir) if kind == "relay" else NodePeer(log_dir)
+class PySioPeer(NodePeer):
+    """Stock python-socketio (``AsyncServer.emit(event, data, to=room)``) on aiohttp + uvloop."""
+
+    label = "python-socketio"
+
+    async def start(
+        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
+    ) -> None:
+        if mode != "global":
+            raise ValueError("the python-socketio peer subscribes in global mode only")
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "UPSTREAM_URL": sim_url,
+            "UPSTREAM_APIKEY": apikey,
+            "JWT_SECRET": JWT_SECRET,
+            "TENANTS_FILE": str(self._tenants_file),
+        }
+        argv = [sys.executable, "-m", "bench.peers.python_sio.server"]
+        self.child = await Child.spawn(f"{tag}-pysio", argv, self._log_dir, env)
+        await wait_healthy(self.url + "/readyz", self.child)
+
+
+Peer = RelayServer | NodePeer
+
+
+def make_server(kind: str, root_dsn: str, log_dir: Path) -> Peer:
+    if kind == "relay":
+        return RelayServer(root_dsn, log_dir)
+    return PySioPeer(log_dir) if kind == "pysio" else NodePeer(log_dir)
 
 
 def summary(values: dict[str, Any]) -> dict[str, Any]:

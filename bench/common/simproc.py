@@ -12,6 +12,7 @@ JSON-line commands on stdin, answering one JSON line each on stdout:
 | ``restart {lose_sessions: [names], down_seconds?, down_for?}`` | those instances lose their
   WhatsApp session; stop, stay down, start. ``down_for``: through ``Simulator.restart`` |
 | ``loop {name, rate}`` / ``loop_stop {name}`` | ``Simulator.start_loop`` / ``stop_loop`` |
+| ``loop_many {names, rate}`` / ``loop_stop_many {names}`` | the same for many instances |
 | ``truth`` | each instance's stored status (``states``) and live ``[state, QRs shown]`` |
 
 ``config`` holds further :class:`SimConfig` fields (e.g. ``first_qr_delay``); a field or method
@@ -127,6 +128,16 @@ class SimProcess:
         await _call(self._sim(), "stop_loop", msg["name"])
         return {"stopped": msg["name"]}
 
+    async def loop_many(self, msg: dict[str, Any]) -> dict[str, Any]:
+        for name in msg["names"]:
+            await _call(self._sim(), "start_loop", name, float(msg["rate"]))
+        return {"looping": len(msg["names"])}
+
+    async def loop_stop_many(self, msg: dict[str, Any]) -> dict[str, Any]:
+        for name in msg["names"]:
+            await _call(self._sim(), "stop_loop", name)
+        return {"stopped": len(msg["names"])}
+
     def truth(self) -> dict[str, Any]:
         instances = self._sim().store.all()
         return {
@@ -136,23 +147,20 @@ class SimProcess:
 
     async def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         cmd = msg["cmd"]
-        if cmd == "start":
-            return await self.start(msg)
-        if cmd == "load":
-            return await self.start_load(msg)
         if cmd == "stop_load":
             return await self.stop_load()
         if cmd == "sent":
             return self.sent()
-        if cmd == "restart":
-            return await self.restart(msg)
         if cmd == "truth":
             return self.truth()
-        if cmd == "loop":
-            return await self.loop(msg)
-        if cmd == "loop_stop":
-            return await self.loop_stop(msg)
-        raise ValueError(f"unknown command {cmd!r}")
+        commands = {
+            "start": self.start, "load": self.start_load, "restart": self.restart,
+            "loop": self.loop, "loop_stop": self.loop_stop, "loop_many": self.loop_many,
+            "loop_stop_many": self.loop_stop_many,
+        }  # fmt: skip
+        if cmd not in commands:
+            raise ValueError(f"unknown command {cmd!r}")
+        return await commands[cmd](msg)
 
 
 async def _call(sim: Simulator, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -2,7 +2,7 @@
 
 evo-relay only, instance mode, ``RELAY_RECONCILE_INTERVAL=5``. N open instances (6) of one
 tenant go into the reconnect loop of docs/upstream.md §12 (``Simulator.start_loop(name, 20)``:
-``connecting`` 20 times a second each, while ``connectionState`` reads ``close``) for 20 s.
+``connecting`` 20 times a second each, while ``connectionState`` reads ``close``) for 12 s.
 Counted over the window:
 
 - row writes to the relay's ``instances`` table: ``relay_status_writes_total`` (the relay's

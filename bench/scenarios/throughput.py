@@ -113,7 +113,8 @@ async def fanout_one(h: Harness, kind: str, sim: Sim, tenants: dict[str, str]) -
         log.info("fanout %s: %s", LABELS[kind], connected)
         steps: list[dict[str, Any]] = []
         timeline: dict[int, int] = {}
-        rate = s.fanout_start_rate
+        rate = dict(s.fanout_start_rates).get(kind, s.fanout_start_rate)
+        first = rate
         best: dict[str, Any] | None = None
         for _ in range(s.fanout_max_steps):
             await sim.call("load", rate=rate, mix=MIX_FANOUT, payload_bytes=1024, seed=h.seed)
@@ -134,7 +135,7 @@ async def fanout_one(h: Harness, kind: str, sim: Sim, tenants: dict[str, str]) -
             rate *= s.fanout_step
         await sim.call("stop_load")
         await _drain(pool, quiet=s.step_warm)
-        max_rate = best["rate"] if best else s.fanout_start_rate / 2
+        max_rate = best["rate"] if best else first / 2
         half_rate = max_rate / 2
         await sim.call("load", rate=half_rate, mix=MIX_FANOUT, payload_bytes=1024, seed=h.seed)
         await asyncio.sleep(s.step_warm)

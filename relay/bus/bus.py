@@ -44,8 +44,8 @@ BUS_LENGTH: Final = 100_000  # entries kept on the bus (approximately): a reader
 READ_COUNT: Final = 1000
 READ_BLOCK_MS: Final = 1000
 COMMAND_TIMEOUT: Final = 2.0
-READ_TIMEOUT: Final = 5.0  # > READ_BLOCK_MS: a Redis that hangs is seen as down
 PRIME_WAIT: Final = 5.0
+CLOSE_WAIT: Final = 2.0
 
 
 class BusUnavailable(Exception):
@@ -118,10 +118,11 @@ class Bus:
         self.up = False
         self.since = time.time()
 
-    def _client(self, timeout: float) -> aioredis.Redis:
+    def _client(self, timeout: float | None) -> aioredis.Redis:
         return aioredis.Redis.from_url(
             self._url, decode_responses=True, socket_timeout=timeout,
             socket_connect_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0),
+            socket_keepalive=True,
         )  # fmt: skip
 
     def bind(self, receiver: Receiver, peers: Peers) -> None:
@@ -131,7 +132,7 @@ class Bus:
     async def close(self) -> None:
         if self._repairing is not None:
             self._repairing.cancel()
-        await self._redis.aclose()
+        await _close(self._redis)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -181,7 +182,8 @@ class Bus:
             tenant_id = next(iter(self._lost))
             try:
                 await self.reset(tenant_id)
-            except BusUnavailable:
+            except BusUnavailable as exc:
+                _unless_cancelled(exc)
                 await asyncio.sleep(backoff.next())
                 continue
             self._lost.discard(tenant_id)
@@ -225,7 +227,10 @@ class Bus:
 
     async def run(self) -> None:
         """Read the bus until cancelled, reconnecting with backoff; runs supervised."""
-        reader = self._client(READ_TIMEOUT)
+        # No socket timeout on the reader: redis-py's read timeout can swallow the task's
+        # cancellation (the reader then never stops, and neither does shutdown). XREAD's BLOCK
+        # bounds each read on a live server; TCP keepalive finds a dead one.
+        reader = self._client(None)
         backoff = Backoff(0.1, 2.0)
         try:
             while True:
@@ -235,11 +240,12 @@ class Bus:
                     self._set_state(True, data_lost=data_lost)
                     await self._read(reader)
                 except (RedisError, OSError) as exc:
+                    _unless_cancelled(exc)
                     self._set_state(False, data_lost=False, reason=str(exc))
                     await asyncio.sleep(backoff.next())
         finally:
             self._set_state(False, data_lost=False, quiet=True)
-            await reader.aclose()
+            await _close(reader)
 
     async def _start_reading(self, reader: aioredis.Redis) -> bool:
         """(Re)connect: check the epoch, and decide where to read from. True: Redis has lost
@@ -327,9 +333,30 @@ class Bus:
             self._receiver.bus_state(up, data_lost=data_lost)
 
 
-def _kept(entry_id: str, fields: dict[str, Any]) -> Kept:
+def _kept(entry_id: str, flat: list[str]) -> Kept:
+    """An entry of ``relay:hist:<tenant>`` as a script returns it (fields as a flat list)."""
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
     seq = int(entry_id.partition("-")[0])
     return Kept(seq, fields["i"], fields["e"], fields["p"], ordinal(fields["o"]))
+
+
+def _unless_cancelled(exc: BaseException) -> None:
+    """redis-py may turn the cancellation of a command in flight into a connection error: a
+    loop that is being cancelled must end, not take it for an outage and retry."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from exc
+
+
+async def _close(client: aioredis.Redis) -> None:
+    """Close ``client`` and its pool, in bounded time: a connection cancelled in the middle of
+    a blocking read can hold its lock, and shutdown must not wait on it."""
+    try:
+        await asyncio.wait_for(client.aclose(close_connection_pool=True), CLOSE_WAIT)
+    except TimeoutError:
+        log.debug("redis connections did not close within %.0f s; dropped", CLOSE_WAIT)
+    except (RedisError, OSError) as exc:
+        log.debug("closing redis connections: %s", exc)
 
 
 def _now_us() -> int:

@@ -21,6 +21,7 @@ disconnected; SSE: the response ends).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -73,6 +74,7 @@ class Hub:
         # cluster: tenants welcomed while their history could not be read from the bus
         # (None: a SUPERADMIN); they are welcomed again when it is back
         self._unprimed: set[str | None] = set()
+        self._reading: dict[str, asyncio.Future[tuple[dict[str, int], list[Instance]]]] = {}
         self.cluster: dict[str, Any] | None = None
         if bus is not None:
             self.cluster = {"node": bus.node, "state": "down", "since": _iso(bus.since)}
@@ -276,7 +278,30 @@ class Hub:
     async def _read_snapshot(
         self, scope: str | None, last: welcome.LastSeq
     ) -> tuple[dict[str, int], list[Instance]]:
-        """Positions first, then the rows: the welcome replays what came in between."""
+        """Positions first, then the rows: the welcome replays what came in between.
+
+        Clients of one tenant that connect while its rows are being read share that read
+        (a reconnect storm reads each tenant once, not once per client). That is exact: a
+        client that joins a read also takes the positions read before it began, and its
+        welcome replays every event since them."""
+        if scope is None:
+            return await self._read_rows(scope, last)
+        reading = self._reading.get(scope)
+        if reading is None:
+            # A plain future, not a spawned task: a failed read (the database is down) is each
+            # waiter's error to handle, not a background task's failure to log.
+            reading = self._reading[scope] = asyncio.ensure_future(self._read_rows(scope, last))
+            reading.add_done_callback(functools.partial(self._read_done, scope))
+        return await asyncio.shield(reading)
+
+    def _read_done(self, scope: str, reading: asyncio.Future[object]) -> None:
+        self._reading.pop(scope, None)
+        if not reading.cancelled():
+            reading.exception()  # retrieved: every waiter got it already
+
+    async def _read_rows(
+        self, scope: str | None, last: welcome.LastSeq
+    ) -> tuple[dict[str, int], list[Instance]]:
         if self._bus is not None:
             await self._prime(scope, last)
         tenants = [scope] if scope is not None else self._history.known_tenants()

@@ -21,6 +21,14 @@ stays open after a refused one), answering pings forever. Each session gets a de
 closed. The deadline is set by wrapping python-engineio's ``connect`` handler (the one
 python-socketio registers, ``eio.handlers['connect']``), as python-socketio's own admin
 instrumentation does; tests/hub/test_sessions.py guards it.
+
+Rooms by client: python-socketio's ``BaseManager`` keeps rooms only as room -> members, so a
+disconnect (``basic_disconnect``) copies and scans every room of the namespace, one per
+connected client (each client has its own room), to find the few the leaving client was in:
+a storm of N reconnects costs N² membership checks (py-spy, ``make bench`` storm:
+``basic_disconnect`` 14% of the relay's samples). On the direct path :class:`IndexedManager`
+also keeps client -> rooms, so a disconnect and ``get_rooms`` touch only that client's rooms;
+tests/hub/test_indexed_manager.py checks it against the stock manager.
 """
 
 from __future__ import annotations
@@ -102,6 +110,45 @@ def last_seq_from(auth: Any) -> LastSeq:
     return None
 
 
+class IndexedManager(socketio.AsyncManager):  # type: ignore[misc]
+    """``AsyncManager`` with an index of each client's rooms (python-socketio 5.18's
+    ``basic_*`` bookkeeping, version-gated with the fan-out by ``relay.internals``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # (namespace, sid) -> its rooms, in the order it entered them (None: "connected")
+        self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self._rooms_of.pop((namespace, sid), None)
+        # the rest as python-socketio's own basic_disconnect
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if namespace in pending and sid in pending[namespace]:
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [r for r in self._rooms_of.get((namespace, sid), ()) if r is not None]
+
+
 class SocketIoServer:
     def __init__(
         self,
@@ -117,6 +164,7 @@ class SocketIoServer:
         self._auth_timeout = settings.auth_timeout
         self._on_unauthenticated = on_unauthenticated
         self.sio = socketio.AsyncServer(
+            client_manager=IndexedManager() if fast else None,
             async_mode="aiohttp",
             cors_allowed_origins=cors_origins(settings),
             logger=False,

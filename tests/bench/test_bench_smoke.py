@@ -26,9 +26,10 @@ from tests.support import missing_tool
 
 SCENARIOS = (
     "fanout", "tenants", "idle", "storm", "resubscribe", "first-qr", "recovery", "loop-writes",
-    "micro", "panel", "cluster",
+    "loop-storm", "ingest", "micro", "panel", "cluster",
 )  # fmt: skip
-BOTH = ("evo-relay", "node-peer")
+BOTH = ("evo-relay", "node-peer", "python-socketio")
+"""evo-relay and its two peers: Node's socket.io and stock python-socketio."""
 WITH_PEER = ("fanout", "tenants", "idle", "storm")
 MODULES = REPO / "bench" / "node_modules"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -55,7 +56,7 @@ def smoke_run(
         sys.executable, "-m", "bench.run", "--smoke", "--out", str(out),
         "--log-dir", str(out / "logs"), "--database-url", pg_root_dsn,
     ]  # fmt: skip
-    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, f"bench.run --smoke failed:\n{done.stderr[-6000:]}"
     latest = out / "latest"
     assert latest.is_symlink() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(latest.readlink()))
@@ -155,6 +156,17 @@ def test_loop_writes_counts_writes_and_events(smoke_run: Path) -> None:
     assert len(figures["writes_timeline"]) >= 1
 
 
+def test_loop_storm_and_ingest_report_their_figures(smoke_run: Path) -> None:
+    storm = _scenario(smoke_run, "loop-storm")["servers"]["evo-relay"]
+    assert storm["events_per_s_received"] > 0 and storm["relay_cpu_share"] >= 0
+    assert storm["real_status_changes"] == storm["instances_looping"]
+    assert storm["other_tenant_latency"]["samples"] > 0 and storm["api_calls"] > 0
+    assert {"cpu_met", "writes_met", "other_met", "api_met"} <= set(storm)
+    ingest = _scenario(smoke_run, "ingest")["servers"]["evo-relay"]
+    assert ingest["steps"] and all(step["received_per_s"] > 0 for step in ingest["steps"])
+    assert "ceiling_events_per_cpu_s" in ingest and ingest["limited_by"]
+
+
 def test_micro_benchmarks_report_their_figures(smoke_run: Path) -> None:
     figures = _scenario(smoke_run, "micro")["servers"]["evo-relay"]
     fanout = figures["fanout_micro"]["us_per_delivery"]
@@ -178,8 +190,16 @@ def test_panel_measures_render_and_long_tasks_in_chromium(smoke_run: Path) -> No
 
 def test_markdown_table_and_plot(smoke_run: Path) -> None:
     table = (smoke_run / "latest.md").read_text()
-    header = "| scenario | figure | evo-relay | Node peer | evo-relay / Node | target | met |"
+    header = (
+        "| scenario | figure | evo-relay | Node peer | python-socketio | evo-relay / Node | "
+        "target | met |"
+    )
     assert header in table
+    targets = table.split("## Context", 1)[0]
+    for line in targets.splitlines()[targets.splitlines().index(header) + 2 :]:
+        if line.startswith("| "):  # every row of the targets table has a target and a verdict
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            assert cells[-2] and cells[-1] in ("met", "**unmet**", "—"), line
     for name in SCENARIOS:
         assert f"| {name} |" in table, name
     assert "failed" not in table

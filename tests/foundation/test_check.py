@@ -61,12 +61,27 @@ async def test_check_passes_against_a_healthy_setup(
     code, output = await run_check(tmp_path, **base_env(database_url, simulator.server_url))
     assert code == 0, output
     assert verdicts(output) == {
-        "config": "ok", "listen address": "ok", "database": "ok", "evolution": "ok",
-        "api key": "ok", "websocket output": "ok", "events": "ok",
+        "config": "ok", "listen address": "ok", "database": "ok", "redis": "skip",
+        "evolution": "ok", "api key": "ok", "websocket output": "ok", "events": "ok",
     }, output  # fmt: skip
     assert "answers as Evolution API 2.3.6" in output
     assert "schema version 0" in output  # check changes nothing: the schema is not created
     assert KEY not in output
+
+
+async def test_check_reports_the_cluster_redis(
+    tmp_path: Path, database_url: str, simulator: Simulator
+) -> None:
+    assert simulator.server_url
+    env = base_env(database_url, simulator.server_url, RELAY_REDIS_URL="redis://127.0.0.1:6379/13",
+                   RELAY_NODE_NAME="relay-a")  # fmt: skip
+    code, output = await run_check(tmp_path, **env)
+    assert code == 0 and verdicts(output)["redis"] == "ok", output
+    assert "node relay-a of a cluster" in output
+    env["RELAY_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    code, output = await run_check(tmp_path, **env)
+    assert code == 1 and verdicts(output)["redis"] == "FAIL", output
+    assert "RELAY_REDIS_URL does not answer" in output
 
 
 async def test_a_wrong_key_never_calls_the_websocket_output_fine(
