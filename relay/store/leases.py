@@ -1,6 +1,8 @@
 """Leases: which node of a cluster follows each Evolution server, held in Postgres.
 
-A lease is a session-level advisory lock, keyed by the server's name, held on one dedicated
+A lease is a session-level advisory lock, keyed by the server's name and the schema the
+relay's tables are in (advisory locks are database-wide: two deployments in two schemas of one
+database must not share their leases), held on one dedicated
 connection (not the pool's: a pooled connection is shared and reset). A node that dies loses
 its session, and Postgres releases its locks with it. Taking a lock also bumps the server's
 ``term`` in the ``leases`` table; status writes carry the term they were made under and happen
@@ -10,7 +12,6 @@ its lock without knowing yet writes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Final
 
@@ -22,16 +23,22 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT: Final = 2.0
 
+# The key: the server's name within this deployment (its database and schema), hashed in SQL.
+_KEY: Final = """hashtextextended(
+    'evo-relay:lead:' || current_database() || ':' || current_schema() || ':' || $1, 0)"""
+_TRY_LOCK: Final = f"SELECT pg_try_advisory_lock({_KEY})"
+_UNLOCK: Final = f"SELECT pg_advisory_unlock({_KEY})"
+
+
+async def lock_key(conn: asyncpg.Connection, server: str) -> int:
+    """``server``'s lock key, as a connection to the deployment's schema computes it."""
+    return int(await conn.fetchval(f"SELECT {_KEY}", server))
+
+
 _TAKE_TERM: Final = """
     INSERT INTO leases (server, node, term) VALUES ($1, $2, 1)
     ON CONFLICT (server) DO UPDATE SET node = $2, term = leases.term + 1, taken_at = now()
     RETURNING term"""
-
-
-def lock_key(server: str) -> int:
-    """A stable signed 64-bit advisory lock key for ``server``."""
-    digest = hashlib.blake2b(f"evo-relay:lead:{server}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class LeaseKeeper:
@@ -52,9 +59,7 @@ class LeaseKeeper:
         """The server's new term if this node took its lease now; None if another node has it."""
         try:
             async with self._conn.transaction():
-                got = await self._conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", lock_key(server), timeout=CHECK_TIMEOUT
-                )
+                got = await self._conn.fetchval(_TRY_LOCK, server, timeout=CHECK_TIMEOUT)
                 if not got:
                     return None
                 term = await self._conn.fetchval(_TAKE_TERM, server, node, timeout=CHECK_TIMEOUT)
@@ -64,9 +69,7 @@ class LeaseKeeper:
 
     async def release(self, server: str) -> None:
         try:
-            await self._conn.execute(
-                "SELECT pg_advisory_unlock($1)", lock_key(server), timeout=CHECK_TIMEOUT
-            )
+            await self._conn.execute(_UNLOCK, server, timeout=CHECK_TIMEOUT)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable() from exc
 

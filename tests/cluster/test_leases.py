@@ -36,9 +36,9 @@ NAMES = [f"l{i}" for i in range(4)]
 
 async def terminate_lease_holder(dsn: str, server: str = "default") -> int:
     """End the session that holds ``server``'s advisory lock; how many were ended."""
-    key = lock_key(server) & 0xFFFF_FFFF_FFFF_FFFF
     conn = await asyncpg.connect(dsn)
     try:
+        key = await lock_key(conn, server) & 0xFFFF_FFFF_FFFF_FFFF
         ended = await conn.fetchval(
             """SELECT count(pg_terminate_backend(pid)) FROM pg_locks
                WHERE locktype = 'advisory' AND granted AND objsubid = 1
