@@ -3,6 +3,7 @@ priming and resets as two nodes see them, and the mirror a hub keeps."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -188,3 +189,28 @@ async def test_a_tenant_that_missed_events_is_reset_for_every_node_once_redis_an
     n1.bus._lose("t-a")  # what a failed publish does
     await eventually(lambda: n2.resets and n1.resets, what="the reset on both nodes")
     assert n1.resets == n2.resets == [("t-a", before + 1)]
+
+
+async def test_concurrent_publishes_share_round_trips_and_keep_one_order(
+    nodes: list[Node],
+) -> None:
+    n1, n2 = nodes
+    seqs = await asyncio.gather(
+        *(n1.bus.publish("t-a", "inst", "e", f'{{"n":{n}') for n in range(500))
+    )
+    assert sorted(seqs) == list(range(seqs[0], seqs[0] + 500))
+    await eventually(lambda: len(n2.events) == 500, what="500 events on the other node")
+    # the bus's order is the seqs' order, and each payload carries its own seq
+    assert [seq for _, seq, _, _ in n2.events] == sorted(seqs)
+    assert all(json.loads(payload)["seq"] == seq for _, seq, _, payload in n2.events)
+
+
+async def test_publishing_goes_on_after_redis_forgets_its_scripts(nodes: list[Node]) -> None:
+    n1, _ = nodes
+    first = await n1.bus.publish("t-a", "inst", "e", "{")
+    admin = aioredis.Redis.from_url(URL)
+    try:
+        await admin.script_flush()  # as a Redis restart does
+    finally:
+        await admin.aclose()
+    assert await n1.bus.publish("t-a", "inst", "e", "{") == first + 1
