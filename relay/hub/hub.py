@@ -21,7 +21,6 @@ disconnected; SSE: the response ends).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -31,7 +30,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from relay.auth import Principal, TokenVerifier
-from relay.bus import Bus, BusUnavailable, Kept
+from relay.bus import Bus, BusUnavailable
 from relay.config import Settings
 from relay.errors import DatabaseUnavailable
 from relay.hub import narrowing, sse, welcome
@@ -39,6 +38,7 @@ from relay.hub.delivery import event_frame
 from relay.hub.history import Entry, History
 from relay.hub.rooms import default_room, event_rooms
 from relay.hub.sio import Client, SocketIoServer
+from relay.hub.snapshots import SnapshotReader
 from relay.metrics import Metrics
 from relay.store import Instance, Status, StatusChange, Store
 from relay.tasks import Tasks
@@ -71,10 +71,7 @@ class Hub:
         self._bus = bus
         self._history = History(settings.history_size, mirror=bus is not None)
         self._metrics = metrics
-        # cluster: tenants welcomed while their history could not be read from the bus
-        # (None: a SUPERADMIN); they are welcomed again when it is back
-        self._unprimed: set[str | None] = set()
-        self._reading: dict[str, asyncio.Future[tuple[dict[str, int], list[Instance]]]] = {}
+        self._snapshots = SnapshotReader(store, self._history, bus)
         self.cluster: dict[str, Any] | None = None
         if bus is not None:
             self.cluster = {"node": bus.node, "state": "down", "since": _iso(bus.since)}
@@ -156,10 +153,10 @@ class Hub:
             return
         if data_lost:
             self._history.forget_all()
-            self._unprimed.clear()
+            self._snapshots.unprimed.clear()
             self._welcome_again(None)
-        elif self._unprimed:
-            scopes, self._unprimed = self._unprimed, set()
+        elif self._snapshots.unprimed:
+            scopes, self._snapshots.unprimed = self._snapshots.unprimed, set()
             self._welcome_again(None if None in scopes else {s for s in scopes if s})
 
     def _welcome_again(self, tenants: set[str] | None) -> None:
@@ -232,7 +229,7 @@ class Hub:
         """The SSE stream for ``principal`` (authenticated by the auth middleware)."""
         scope = _scope(principal)
         last = sse.parse_last_event_id(request) if scope is not None else None
-        positions, instances = await self._read_snapshot(scope, last)
+        positions, instances = await self._snapshots.read(scope, last)
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
@@ -275,57 +272,6 @@ class Hub:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _read_snapshot(
-        self, scope: str | None, last: welcome.LastSeq
-    ) -> tuple[dict[str, int], list[Instance]]:
-        """Positions first, then the rows: the welcome replays what came in between.
-
-        Clients of one tenant that connect while its rows are being read share that read
-        (a reconnect storm reads each tenant once, not once per client). That is exact: a
-        client that joins a read also takes the positions read before it began, and its
-        welcome replays every event since them."""
-        if scope is None:
-            return await self._read_rows(scope, last)
-        reading = self._reading.get(scope)
-        if reading is None:
-            # A plain future, not a spawned task: a failed read (the database is down) is each
-            # waiter's error to handle, not a background task's failure to log.
-            reading = self._reading[scope] = asyncio.ensure_future(self._read_rows(scope, last))
-            reading.add_done_callback(functools.partial(self._read_done, scope))
-        return await asyncio.shield(reading)
-
-    def _read_done(self, scope: str, reading: asyncio.Future[object]) -> None:
-        self._reading.pop(scope, None)
-        if not reading.cancelled():
-            reading.exception()  # retrieved: every waiter got it already
-
-    async def _read_rows(
-        self, scope: str | None, last: welcome.LastSeq
-    ) -> tuple[dict[str, int], list[Instance]]:
-        if self._bus is not None:
-            await self._prime(scope, last)
-        tenants = [scope] if scope is not None else self._history.known_tenants()
-        positions = self._history.currents(tenants)
-        return positions, await self._store.list_instances(scope)
-
-    async def _prime(self, scope: str | None, last: welcome.LastSeq) -> None:
-        """Cluster: make this node's mirror of the client's tenants whole before its welcome."""
-        assert self._bus is not None
-        if scope is not None:
-            tenants = {scope}
-        else:
-            tenants = set(self._history.known_tenants())
-            tenants.update(last if isinstance(last, dict) else ())
-        missing = [tenant for tenant in tenants if not self._history.is_primed(tenant)]
-        try:
-            primed = await asyncio.gather(*(self._bus.prime(tenant) for tenant in missing))
-        except BusUnavailable:
-            self._unprimed.add(scope)  # welcomed from what this node has; again when back
-            return
-        for tenant, (seq, kept) in zip(missing, primed, strict=True):
-            if not self._history.is_primed(tenant):
-                self._history.prime(tenant, seq, [_entry(tenant, k) for k in kept])
-
     def _greeting(self, scope: str | None, positions: dict[str, int],
                   instances: list[Instance], last: welcome.LastSeq) -> welcome.Welcome:  # fmt: skip
         greeting = welcome.build(self._history, scope, positions, instances, last)
@@ -353,7 +299,7 @@ class Hub:
     async def _welcome(self, sid: str, client: Client, last: welcome.LastSeq,
                        *, recovered: bool = True) -> None:  # fmt: skip
         try:
-            positions, instances = await self._read_snapshot(client.scope, last)
+            positions, instances = await self._snapshots.read(client.scope, last)
         except DatabaseUnavailable:
             log.warning("no snapshot for a client of %s: database unavailable; disconnecting it",
                         client.principal.tenant)  # fmt: skip
@@ -397,10 +343,6 @@ def _at(when: float | None, callback: Any, arg: Any) -> asyncio.TimerHandle | No
         return None
     loop = asyncio.get_running_loop()
     return loop.call_later(max(0.0, when - time.time()), callback, arg)
-
-
-def _entry(tenant_id: str, kept: Kept) -> Entry:
-    return Entry(tenant_id, kept.instance, kept.event, kept.seq, kept.ordinal, kept.payload_json)
 
 
 def _iso(epoch: float) -> str:
