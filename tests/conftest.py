@@ -7,6 +7,7 @@ With ``RELAY_TEST_DATABASE_URL`` the tests use that server; without it, one embe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -86,9 +87,9 @@ def pg_root_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     embedded.stop_blocking()
 
 
-@pytest.fixture
-async def database_url(pg_root_dsn: str) -> AsyncIterator[str]:
-    """A DSN whose search_path is a fresh, empty schema."""
+@contextlib.asynccontextmanager
+async def fresh_schema(pg_root_dsn: str) -> AsyncIterator[str]:
+    """A DSN whose search_path is a fresh, empty schema, dropped on exit."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     conn = await asyncpg.connect(pg_root_dsn)
     try:
@@ -97,6 +98,13 @@ async def database_url(pg_root_dsn: str) -> AsyncIterator[str]:
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def database_url(pg_root_dsn: str) -> AsyncIterator[str]:
+    """A DSN whose search_path is a fresh, empty schema."""
+    async with fresh_schema(pg_root_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from relay.store import Instance, Status, Store
-from simulator import SimConfig
+from simulator import SimConfig, Simulator
 from simulator.state import Instance as SimInstance
 
 # Simulator timings shrunk so that a whole pairing lifecycle takes well under a second.
@@ -143,3 +143,20 @@ def missing_tool(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+async def advance(sim: Simulator, http: aiohttp.ClientSession, name: str, apikey: str) -> bool:
+    """One real status transition of ``name``, as a phone and a panel make them: open -> logged
+    out on the phone -> connect -> QR -> scanned -> open. False while it waits for its QR."""
+    instance = sim.instance(name)
+    if instance.state == "open":
+        await sim.drop(name, 401)
+    elif instance.state == "close":
+        url = f"{sim.base_url}/instance/connect/{name}"
+        async with asyncio.timeout(10), http.get(url, headers={"apikey": apikey}) as reply:
+            assert reply.status == 200
+    elif instance.qr.code:
+        await sim.scan(name)
+    else:
+        return False  # still waiting for its first QR
+    return True

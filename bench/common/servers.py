@@ -197,12 +197,9 @@ class NodePeer(Server):
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._tenants_file.write_text(json.dumps(tenants))
 
-    async def start(
-        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
-    ) -> None:
-        if mode != "global":
-            raise ValueError("the Node peer subscribes in global mode only")
-        env = {
+    def _peer_env(self, sim_url: str, apikey: str) -> dict[str, str]:
+        """What both peers read: their port, the upstream, the JWT secret and the tenants."""
+        return {
             **os.environ,
             "PORT": str(self.port),
             "UPSTREAM_URL": sim_url,
@@ -210,6 +207,13 @@ class NodePeer(Server):
             "JWT_SECRET": JWT_SECRET,
             "TENANTS_FILE": str(self._tenants_file),
         }
+
+    async def start(
+        self, sim_url: str, apikey: str, mode: str, tag: str, env: dict[str, str] | None = None
+    ) -> None:
+        if mode != "global":
+            raise ValueError("the Node peer subscribes in global mode only")
+        env = self._peer_env(sim_url, apikey)
         script = BENCH_DIR / "peers" / "node-relay" / "relay.js"
         self.child = await Child.spawn(f"{tag}-node", ["node", str(script)], self._log_dir, env)
         await wait_healthy(self.url + "/readyz", self.child)
@@ -225,14 +229,7 @@ class PySioPeer(NodePeer):
     ) -> None:
         if mode != "global":
             raise ValueError("the python-socketio peer subscribes in global mode only")
-        env = {
-            **os.environ,
-            "PORT": str(self.port),
-            "UPSTREAM_URL": sim_url,
-            "UPSTREAM_APIKEY": apikey,
-            "JWT_SECRET": JWT_SECRET,
-            "TENANTS_FILE": str(self._tenants_file),
-        }
+        env = self._peer_env(sim_url, apikey)
         argv = [sys.executable, "-m", "bench.peers.python_sio.server"]
         self.child = await Child.spawn(f"{tag}-pysio", argv, self._log_dir, env)
         await wait_healthy(self.url + "/readyz", self.child)

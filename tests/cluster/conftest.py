@@ -44,7 +44,14 @@ from tests.faults.conftest import own_postgres  # noqa: F401 - a fixture for tes
 from tests.fleet.conftest import KEYS as FLEET_KEYS
 from tests.fleet.conftest import fleet_file
 from tests.hub.conftest import Recorder, make_recorder
-from tests.support import clean_env, eventually, fast_sim_config, missing_tool, true_status
+from tests.support import (
+    advance,
+    clean_env,
+    eventually,
+    fast_sim_config,
+    missing_tool,
+    true_status,
+)
 
 KEY = "cluster-sim-key"
 API = "/api/instance-management"
@@ -477,18 +484,8 @@ class Driver:
     tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     async def step(self, name: str) -> None:
-        instance = self.sim.instance(name)
-        if instance.state == "open":
-            await self.sim.drop(name, 401)
-        elif instance.state == "close":
-            url = f"{self.sim.base_url}/instance/connect/{name}"
-            async with asyncio.timeout(10), self.http.get(url, headers={"apikey": KEY}) as reply:
-                assert reply.status == 200
-        elif instance.qr.code:
-            await self.sim.scan(name)
-        else:
-            return  # still waiting for its first QR
-        self.made_steps += 1
+        if await advance(self.sim, self.http, name, KEY):
+            self.made_steps += 1
 
     async def _transitions(self) -> None:
         turn = 0

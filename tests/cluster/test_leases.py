@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from relay.store import Status, Store
 from relay.store.leases import lock_key
 from simulator import PresetInstance
 from tests.cluster.conftest import build_cluster
-from tests.conftest import MakeSimulator, with_query
+from tests.conftest import MakeSimulator, fresh_schema
 from tests.faults.conftest import OwnPostgres
 from tests.hub.conftest import Recorder
 from tests.support import eventually
@@ -104,14 +103,8 @@ async def test_a_leader_that_loses_its_lease_session_stops_and_a_node_takes_over
 
 @pytest.fixture
 async def second_schema(pg_root_dsn: str) -> AsyncIterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(pg_root_dsn)
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        yield with_query(pg_root_dsn, search_path=schema)
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    finally:
-        await conn.close()
+    async with fresh_schema(pg_root_dsn) as dsn:
+        yield dsn
 
 
 async def test_two_deployments_on_one_database_each_have_a_leader(

@@ -27,7 +27,7 @@ from simulator import PresetInstance, Simulator
 from tests.conftest import MakeSimulator
 from tests.faults.conftest import OwnPostgres
 from tests.hub.conftest import Recorder, make_recorder
-from tests.support import eventually, fast_sim_config, true_status
+from tests.support import advance, eventually, fast_sim_config, true_status
 
 KEY = "faults-sim-key"
 TENANT = "tenant-f"
@@ -48,18 +48,8 @@ class Driver:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def step(self, name: str) -> None:
-        instance = self.sim.instance(name)
-        if instance.state == "open":
-            await self.sim.drop(name, 401)
-        elif instance.state == "close":
-            url = f"{self.sim.base_url}/instance/connect/{name}"
-            async with self.http.get(url, headers={"apikey": KEY}) as reply:
-                assert reply.status == 200
-        elif instance.qr.code:
-            await self.sim.scan(name)
-        else:
-            return  # still waiting for its first QR
-        self.steps += 1
+        if await advance(self.sim, self.http, name, KEY):
+            self.steps += 1
 
     async def run(self) -> None:
         turn = 0
