@@ -88,6 +88,9 @@ class Hub:
         self._sse_deliveries = metrics.deliveries.labels("sse")
         self._sio_clients = metrics.clients.labels("socketio")
         self._sse_clients = metrics.clients.labels("sse")
+        # per event on the bus: the labelled children looked up once
+        self._bus_published = metrics.bus_events.labels("published")
+        self._bus_received = metrics.bus_events.labels("received")
         self._upstream: dict[str, dict[str, str]] = {}  # server -> {server, state, since}
 
     # -- what the live side calls --------------------------------------------------------
@@ -123,7 +126,7 @@ class Hub:
         except BusUnavailable:
             self._metrics.bus_dropped.inc()
             return 0
-        self._metrics.bus_events.labels("published").inc()
+        self._bus_published.inc()
         return seq
 
     # -- what the bus's reader calls (relay.bus.Receiver) ---------------------------------
@@ -132,7 +135,7 @@ class Hub:
                   payload_json: str, ordinal: int, node: str) -> None:  # fmt: skip
         entry = self._history.receive(tenant_id, instance, event, seq, payload_json, ordinal)
         if entry is not None:
-            self._metrics.bus_events.labels("received").inc()
+            self._bus_received.inc()
             self._deliver(entry)
 
     def bus_reset(self, tenant_id: str, seq: int) -> None:
