@@ -156,6 +156,7 @@ class Hub:
             return
         if data_lost:
             self._history.forget_all()
+            self._snapshots.forget()
             self._snapshots.unprimed.clear()
             self._welcome_again(None)
         elif self._snapshots.unprimed:
@@ -232,7 +233,7 @@ class Hub:
         """The SSE stream for ``principal`` (authenticated by the auth middleware)."""
         scope = _scope(principal)
         last = sse.parse_last_event_id(request) if scope is not None else None
-        positions, instances = await self._snapshots.read(scope, last)
+        positions, rows = await self._snapshots.read(scope, last)
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
@@ -241,7 +242,7 @@ class Hub:
         sub = sse.Subscriber(default_room(principal.tenant, superadmin=principal.is_superadmin),
                              with_ids=scope is not None)  # fmt: skip
         # From the welcome to joining the room: no await, so nothing slips in between.
-        greeting = self._greeting(scope, positions, instances, last)
+        greeting = self._greeting(scope, positions, rows, last)
         sub.push(self._sse_welcome(greeting, with_ids=scope is not None))
         self._sse.add(sub)
         self._sse_clients.inc()
@@ -275,9 +276,9 @@ class Hub:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _greeting(self, scope: str | None, positions: dict[str, int],
-                  instances: list[Instance], last: welcome.LastSeq) -> welcome.Welcome:  # fmt: skip
-        greeting = welcome.build(self._history, scope, positions, instances, last)
+    def _greeting(self, scope: str | None, positions: dict[str, int], rows: welcome.Rows,
+                  last: welcome.LastSeq) -> welcome.Welcome:  # fmt: skip
+        greeting = welcome.build(self._history, scope, positions, rows, last)
         greeting.snapshot["upstream"] = list(self._upstream.values())
         if self.cluster is not None:
             greeting.snapshot["cluster"] = self.cluster
@@ -286,7 +287,7 @@ class Hub:
     def _sse_welcome(self, greeting: welcome.Welcome, *, with_ids: bool) -> bytes:
         seq = greeting.snapshot["seq"]
         parts = [sse.entry_frame(entry, with_id=with_ids) for entry in greeting.before]
-        parts.append(sse.frame(SNAPSHOT, dumps(greeting.snapshot),
+        parts.append(sse.frame(SNAPSHOT, greeting.snapshot_json(),
                                seq if with_ids and isinstance(seq, int) else None))  # fmt: skip
         parts.extend(sse.entry_frame(entry, with_id=with_ids) for entry in greeting.after)
         return b"".join(parts)
@@ -302,7 +303,7 @@ class Hub:
     async def _welcome(self, sid: str, client: Client, last: welcome.LastSeq,
                        *, recovered: bool = True) -> None:  # fmt: skip
         try:
-            positions, instances = await self._snapshots.read(client.scope, last)
+            positions, rows = await self._snapshots.read(client.scope, last)
         except DatabaseUnavailable:
             log.warning("no snapshot for a client of %s: database unavailable; disconnecting it",
                         client.principal.tenant)  # fmt: skip
@@ -311,11 +312,11 @@ class Hub:
         if not await self._settled(sid):
             return
         # From the welcome to joining the room: no await, so nothing slips in between.
-        greeting = self._greeting(client.scope, positions, instances, last)
+        greeting = self._greeting(client.scope, positions, rows, last)
         if not recovered:
             greeting.snapshot["recovered"] = False
         frames = [event_frame(entry.event, entry.payload_json) for entry in greeting.before]
-        frames.append(event_frame(SNAPSHOT, dumps(greeting.snapshot)))
+        frames.append(event_frame(SNAPSHOT, greeting.snapshot_json()))
         frames.extend(event_frame(entry.event, entry.payload_json) for entry in greeting.after)
         if self._io.fanout.send(sid, frames):
             for room in client.rooms():

@@ -6,6 +6,15 @@ tenant that connect while its rows are being read share that read: a reconnect s
 tenant once, not once per client. That is exact, because a client that joins a read also takes
 the positions read before the read began, and its welcome replays every event since them.
 
+A tenant's last read is kept and given again, with no database read, while it is exact: while
+the tenant's position has not moved (no event since) and this process has written none of its
+rows since (``Store.written``). Every change to a row the snapshot shows is followed by an event
+of its tenant, so a kept read with its position is what a new read would give, and a welcome
+built on it replays whatever came after it as usual. On one node both checks see every write.
+In a cluster a row may also be written by the node that follows the instance's server, a moment
+after the event that caused it (a QR, a profile) or with no event of the tenant (another node's
+websocket settings): there a kept read is given again for at most :data:`CLUSTER_KEEP` seconds.
+
 In a cluster (``bus``) the tenant's mirror of the history is primed from Redis first
 (``relay.hub.history``). When the bus is down, the welcome is built from what this node has,
 and the scope is remembered in ``unprimed`` so that the hub welcomes it again once the bus is
@@ -16,13 +25,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from dataclasses import dataclass
+from typing import Final
 
 from relay.bus import Bus, BusUnavailable, Kept
 from relay.hub.history import Entry, History
-from relay.hub.welcome import LastSeq
-from relay.store import Instance, Store
+from relay.hub.welcome import LastSeq, Rows
+from relay.store import Store
 
-Read = tuple[dict[str, int], list[Instance]]
+Read = tuple[dict[str, int], Rows]
+
+KEEP: Final = 30.0  # seconds a tenant's read is kept at most (memory: idle tenants' reads go)
+CLUSTER_KEEP: Final = 1.0  # the same in a cluster, where other nodes write rows too
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    position: int  # the tenant's seq, read before its rows
+    written: int  # Store.written(tenant), read before its rows
+    rows: Rows
+    until: float  # loop time
 
 
 class SnapshotReader:
@@ -31,6 +53,8 @@ class SnapshotReader:
         self._history = history
         self._bus = bus
         self._reading: dict[str, asyncio.Future[Read]] = {}
+        self._kept: dict[str, _Kept] = {}  # by tenant, oldest first
+        self._keep = KEEP if bus is None else CLUSTER_KEEP
         # scopes welcomed while their history could not be read from the bus (None: SUPERADMIN)
         self.unprimed: set[str | None] = set()
 
@@ -38,6 +62,9 @@ class SnapshotReader:
         """The positions, then the rows, of ``scope`` (None: every tenant)."""
         if scope is None:
             return await self._read(scope, last)
+        kept = self._kept.get(scope)
+        if kept is not None and self._holds(scope, kept):
+            return {scope: kept.position}, kept.rows
         reading = self._reading.get(scope)
         if reading is None:
             # A plain future, not a spawned task: a failed read (the database is down) is each
@@ -51,15 +78,44 @@ class SnapshotReader:
         if not reading.cancelled():
             reading.exception()  # retrieved: every waiter got it already
 
-    async def _read(self, scope: str | None, last: LastSeq) -> Read:
-        if self._bus is not None:
-            await self._prime(self._bus, scope, last)
-        tenants = [scope] if scope is not None else self._history.known_tenants()
-        positions = self._history.currents(tenants)
-        return positions, await self._store.list_instances(scope)
+    def _holds(self, scope: str, kept: _Kept) -> bool:
+        return (
+            asyncio.get_running_loop().time() < kept.until
+            and self._history.current(scope) == kept.position
+            and self._store.written(scope) == kept.written
+            and (self._bus is None or self._history.is_primed(scope))
+        )
 
-    async def _prime(self, bus: Bus, scope: str | None, last: LastSeq) -> None:
-        """Make this node's mirror of the client's tenants whole before its welcome."""
+    def forget(self) -> None:
+        """Keep no read (the history was reset or lost: positions may repeat)."""
+        self._kept.clear()
+
+    async def _read(self, scope: str | None, last: LastSeq) -> Read:
+        primed = True
+        if self._bus is not None:
+            primed = await self._prime(self._bus, scope, last)
+        if scope is None:
+            positions = self._history.currents(self._history.known_tenants())
+            return positions, Rows(await self._store.list_instances(None))
+        position, written = self._history.current(scope), self._store.written(scope)
+        rows = Rows(await self._store.list_instances(scope))
+        if primed:
+            self._keep_read(scope, position, written, rows)
+        return {scope: position}, rows
+
+    def _keep_read(self, scope: str, position: int, written: int, rows: Rows) -> None:
+        now = asyncio.get_running_loop().time()
+        self._kept.pop(scope, None)
+        self._kept[scope] = _Kept(position, written, rows, now + self._keep)
+        while self._kept:  # drop what has expired, oldest first
+            oldest = next(iter(self._kept))
+            if self._kept[oldest].until > now:
+                break
+            del self._kept[oldest]
+
+    async def _prime(self, bus: Bus, scope: str | None, last: LastSeq) -> bool:
+        """Make this node's mirror of the client's tenants whole before its welcome; False if
+        the bus could not be read."""
         if scope is not None:
             tenants = {scope}
         else:
@@ -70,10 +126,11 @@ class SnapshotReader:
             primed = await asyncio.gather(*(bus.prime(tenant) for tenant in missing))
         except BusUnavailable:
             self.unprimed.add(scope)  # welcomed from what this node has; again when back
-            return
+            return False
         for tenant, (seq, kept) in zip(missing, primed, strict=True):
             if not self._history.is_primed(tenant):
                 self._history.prime(tenant, seq, [_entry(tenant, k) for k in kept])
+        return True
 
 
 def _entry(tenant_id: str, kept: Kept) -> Entry:

@@ -15,6 +15,7 @@ with no gap and no duplicate. ``recovered`` is False when the client asked to re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,33 @@ from relay.store import Instance
 LastSeq = int | dict[str, int] | None
 
 
+class Rows:
+    """A snapshot's instances, read once and encoded once: every client welcomed from the same
+    read (``relay.hub.snapshots``) is sent the same JSON."""
+
+    __slots__ = ("_json", "instances")
+
+    def __init__(self, instances: list[Instance]) -> None:
+        self.instances = instances
+        self._json: str | None = None
+
+    @property
+    def json(self) -> str:
+        if self._json is None:
+            self._json = _dumps([instance_entry(instance) for instance in self.instances])
+        return self._json
+
+
 @dataclass(frozen=True, slots=True)
 class Welcome:
     before: list[Entry]
-    snapshot: dict[str, Any]
+    snapshot: dict[str, Any]  # all but its instances, which are ``rows``
     after: list[Entry]
+    rows: Rows
+
+    def snapshot_json(self) -> str:
+        """``instances.snapshot``'s payload: ``{"instances": [...], "seq": ..., ...}``."""
+        return '{"instances":' + self.rows.json + "," + _dumps(self.snapshot)[1:]
 
 
 def instance_entry(instance: Instance) -> dict[str, Any]:
@@ -70,7 +93,7 @@ def build(
     history: History,
     scope: str | None,
     positions: Mapping[str, int],
-    instances: list[Instance],
+    rows: Rows,
     last: LastSeq,
 ) -> Welcome:
     """``scope`` is the tenant, or None for a SUPERADMIN (every tenant)."""
@@ -90,12 +113,12 @@ def build(
             before = [entry for entry in missed if entry.seq <= positions.get(entry.tenant_id, -1)]
             after = [entry for entry in after if entry.seq > resume_from.get(entry.tenant_id, -1)]
     seq: int | dict[str, int] = positions[scope] if scope is not None else dict(positions)
-    snapshot = {
-        "instances": [instance_entry(instance) for instance in instances],
-        "seq": seq,
-        "recovered": recovered,
-    }
-    return Welcome(before=before, snapshot=snapshot, after=after)
+    snapshot = {"seq": seq, "recovered": recovered}
+    return Welcome(before=before, snapshot=snapshot, after=after, rows=rows)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _first_seen(history: History, positions: Mapping[str, int]) -> dict[str, int]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
@@ -134,10 +135,37 @@ async def _first_connection(pool: asyncpg.Pool) -> asyncpg.pool.PoolConnectionPr
         raise DatabaseRefused([str(exc) or type(exc).__name__]) from exc
 
 
+@dataclass(slots=True)
+class _Written:
+    tenant_id: str | None
+
+
 class Store:
     def __init__(self, pool: asyncpg.Pool, dsn: str = "") -> None:
         self._pool = pool
         self._dsn = dsn
+        # Counts of this process's writes to ``instances``, bumped once each write has ended
+        # (landed or not): per tenant where the write tells which, else for all tenants.
+        self._written: dict[str, int] = {}
+        self._written_all = 0
+
+    def written(self, tenant_id: str) -> int:
+        """A number that changes whenever this process has written one of the tenant's rows
+        since it was last read (``relay.hub.snapshots`` keeps a snapshot while it holds)."""
+        return self._written_all + self._written.get(tenant_id, 0)
+
+    @contextmanager
+    def _writing(self, tenant_id: str | None) -> Iterator[_Written]:
+        """Around a write: bump the count once it has ended, however it ended (a write that
+        failed after its COMMIT may have landed), for the tenant the write names by then."""
+        written = _Written(tenant_id)
+        try:
+            yield written
+        finally:
+            if written.tenant_id is None:
+                self._written_all += 1
+            else:
+                self._written[written.tenant_id] = self._written.get(written.tenant_id, 0) + 1
 
     async def lease_keeper(self) -> LeaseKeeper:
         """A dedicated connection for a cluster's leases (``relay.store.leases``)."""
@@ -211,6 +239,14 @@ class Store:
         websocket_events: Sequence[str] = (),
         server: str = "default",
     ) -> Instance:
+        with self._writing(tenant_id):
+            row = await self._insert(tenant_id, name, status, reason, provider,
+                                     websocket_enabled, websocket_events, server)  # fmt: skip
+        return _instance(row)
+
+    async def _insert(self, tenant_id: str, name: str, status: Status, reason: str,
+                      provider: str, websocket_enabled: bool, websocket_events: Sequence[str],
+                      server: str) -> asyncpg.Record:  # fmt: skip
         async with self._conn() as conn, conn.transaction():
             try:
                 row = await conn.fetchrow(
@@ -228,7 +264,7 @@ class Store:
                 name, tenant_id, status.value, reason,
             )  # fmt: skip
         assert row is not None
-        return _instance(row)
+        return row
 
     async def get_instance(self, name: str) -> Instance | None:
         async with self._conn() as conn:
@@ -280,13 +316,16 @@ class Store:
         qr = qrcode or QrCode()
         # One statement, so one round trip and atomic without BEGIN/COMMIT: lock the row, update
         # it (status_reason/status_at only when the status changes), and record history then.
-        async with self._conn() as conn:
-            row = await conn.fetchrow(_UPDATE_STATUS, name, status.value, reason,
-                qrcode is not None, qr.base64, clear_qrcode, qr.code, qr.pairingCode, wuid,
-                profile_name, term,
-            )  # fmt: skip
-            if row is None and term is not None and await _exists(conn, name):
-                raise LeaseLost(name)
+        with self._writing(None) as written:
+            async with self._conn() as conn:
+                row = await conn.fetchrow(_UPDATE_STATUS, name, status.value, reason,
+                    qrcode is not None, qr.base64, clear_qrcode, qr.code, qr.pairingCode, wuid,
+                    profile_name, term,
+                )  # fmt: skip
+                if row is None and term is not None and await _exists(conn, name):
+                    raise LeaseLost(name)
+            if row is not None:
+                written.tenant_id = row["tenant_id"]
         if row is None:
             return None
         fields = dict(row)
@@ -309,17 +348,24 @@ class Store:
     async def set_websocket(
         self, name: str, enabled: bool, events: Sequence[str]
     ) -> Instance | None:
-        async with self._conn() as conn:
-            row = await conn.fetchrow(
-                f"""UPDATE instances SET websocket_enabled = $2, websocket_events = $3,
-                        updated_at = now() WHERE name = $1 RETURNING {_INSTANCE_COLUMNS}""",
-                name, enabled, list(events),
-            )  # fmt: skip
+        with self._writing(None) as written:
+            async with self._conn() as conn:
+                row = await conn.fetchrow(
+                    f"""UPDATE instances SET websocket_enabled = $2, websocket_events = $3,
+                            updated_at = now() WHERE name = $1 RETURNING {_INSTANCE_COLUMNS}""",
+                    name, enabled, list(events),
+                )  # fmt: skip
+            if row is not None:
+                written.tenant_id = row["tenant_id"]
         return _instance(row) if row else None
 
     async def delete_instance(self, name: str, *, term: int | None = None) -> bool:
         """Remove the row and its status history (a later instance may reuse the name).
         ``term``: only while the instance's server's lease has it (see ``update_status``)."""
+        with self._writing(None):
+            return await self._delete(name, term)
+
+    async def _delete(self, name: str, term: int | None) -> bool:
         async with self._conn() as conn, conn.transaction():
             result = await conn.execute(
                 """DELETE FROM instances WHERE name = $1 AND ($2::bigint IS NULL OR EXISTS (
