@@ -24,7 +24,7 @@ from aiohttp import web
 import handlers.events
 import handlers.status
 from handlers.context import Context
-from relay import internals, panel
+from relay import collector, internals, panel
 from relay.api import health, routes
 from relay.api.middleware import auth_middleware, errors_middleware
 from relay.api.protocol import Runner
@@ -351,6 +351,7 @@ def run(settings: Settings) -> None:
     """The process entry point: uvloop when available, then :func:`serve` with systemd's
     notify socket (``NOTIFY_SOCKET``, read here, at run time)."""
     notifier = Notifier.from_environ()
+    collector.tune()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
