@@ -4,7 +4,7 @@ With CPython's defaults (thresholds 700, 10, 10) a full collection runs whenever
 survived younger collections grow by a quarter: while 10,000 Socket.IO clients connect (about a
 million objects), that is thirteen full collections, 5.9 s of the relay's CPU in all and pauses of
 up to half a second, which stop every delivery meanwhile (measured with ``gc.callbacks`` during
-``make bench``'s idle scenario; docs/operations.md "Memory and the garbage collector").
+``make bench``'s idle scenario; docs/performance.md "Why connects are cheaper").
 
 :func:`tune` is called once by the process entry point, after the imports and before serving:
 
