@@ -63,6 +63,8 @@ def _fanout(d: dict[str, Any]) -> list[Row]:
          "", None),
         ("fanout", "server CPU µs per delivery, at max",
          *_three(d, "at_max", "cpu_us_per_delivery"), "", None),
+        ("fanout", "of which in the kernel (system time: the sends), at max",
+         *_three(d, "at_max", "kernel_us_per_delivery"), "", None),
         ("fanout", "load clients' CPU (cores), at max",
          *_three(d, "at_max", "load_clients_cpu_share"), "", None),
         ("fanout", "whole machine busy (share of all cores), at max",

@@ -24,7 +24,7 @@ import asyncpg
 
 from bench.common.database import create_schema, drop_schema, new_schema_name
 from bench.common.procs import Child, free_port, wait_healthy
-from bench.common.stats import cpu_seconds, rss_kb
+from bench.common.stats import cpu_seconds, cpu_times, rss_kb
 from relay.store import Store
 from relay.store.models import Status
 
@@ -49,6 +49,9 @@ class Server:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def kernel_cpu(self) -> float:
+        return cpu_times(self.pid)[1]
 
     def rss_kb(self) -> int:
         return rss_kb(self.pid)

@@ -68,11 +68,18 @@ class Histogram:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), from /proc/<pid>/stat."""
+    user, system = cpu_times(pid)
+    return user + system
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of ``pid`` in seconds: its own code, and the kernel working for it (system
+    calls; on loopback a send also runs the receiving side's TCP path)."""
     with open(f"/proc/{pid}/stat") as f:
         raw = f.read()
     # The command name may hold spaces; the fields after its closing parenthesis do not.
     fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def rss_kb(pid: int) -> int:

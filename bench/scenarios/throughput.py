@@ -40,9 +40,11 @@ async def window(
     await pool.reset()
     sent0 = (await sim.call("sent"))["total"]
     cpu0, sim_cpu0, load_cpu0, (busy0, total0) = server.cpu(), sim.cpu(), pool.cpu(), machine_busy()
+    kernel0 = server.kernel_cpu()
     metrics0 = await server.metrics()
     await asyncio.sleep(seconds)
     cpu1, sim_cpu1, load_cpu1, (busy1, total1) = server.cpu(), sim.cpu(), pool.cpu(), machine_busy()
+    kernel = server.kernel_cpu() - kernel0
     sent = (await sim.call("sent"))["total"] - sent0
     report = await pool.report()
     metrics1 = await server.metrics()
@@ -61,6 +63,9 @@ async def window(
         "server_cpu_share": round(cpu / seconds, 3),
         "deliveries_per_cpu_s": round(report["deliveries"] / cpu, 1) if cpu > 0 else None,
         "cpu_us_per_delivery": round(cpu / report["deliveries"] * 1e6, 2)
+        if report["deliveries"]
+        else None,
+        "kernel_us_per_delivery": round(kernel / report["deliveries"] * 1e6, 2)
         if report["deliveries"]
         else None,
         "simulator_cpu_share": round((sim_cpu1 - sim_cpu0) / seconds, 3),
