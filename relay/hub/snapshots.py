@@ -14,6 +14,8 @@ built on it replays whatever came after it as usual. On one node both checks see
 In a cluster a row may also be written by the node that follows the instance's server, a moment
 after the event that caused it (a QR, a profile) or with no event of the tenant (another node's
 websocket settings): there a kept read is given again for at most :data:`CLUSTER_KEEP` seconds.
+A row changed from outside the relay (SQL by hand) shows in snapshots after :data:`KEEP` seconds
+at most, or at the tenant's next event.
 
 In a cluster (``bus``) the tenant's mirror of the history is primed from Redis first
 (``relay.hub.history``). When the bus is down, the welcome is built from what this node has,
