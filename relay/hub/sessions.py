@@ -183,15 +183,15 @@ async def _read(sock: Any, response: Any) -> None:
             return
         if msg.type not in _DATA or len(msg.data) > limit:
             return
-        pkt = eio_packet.Packet(encoded_packet=msg.data)
         try:
-            await sock.receive(pkt)
+            await sock.receive(eio_packet.Packet(encoded_packet=msg.data))
         except eio_exceptions.UnknownPacketError:
             pass
         except eio_exceptions.SocketIsClosedError:
             return
         except Exception:  # as engine.io: log it, keep the connection
             log.exception("engine.io session %s: error handling a packet", sock.sid)
+        msg = None  # an idle session holds no message (its CONNECT, token included)
 
 
 async def _write(sock: Any, ws: Any) -> None:
@@ -210,6 +210,7 @@ async def _write(sock: Any, ws: Any) -> None:
                 if pkt is None:
                     return
                 await ws.send(pkt.encode())
+            pkt = None  # an idle writer holds no packet (the welcome, often the last one)
     except Exception:  # as engine.io's bare except: the websocket broke; close it below
         log.debug("engine.io session %s: websocket write failed", sock.sid)
     finally:
