@@ -23,7 +23,9 @@ second doing nothing. Here, on the tested versions only (``relay.internals``):
 Internals used (guarded in ``tests/hub/test_sessions_internals.py``): ``AsyncSocket``'s
 ``schedule_ping``/``last_ping``/``queue``/``closing``/``closed``/``connected``/``upgraded``/
 ``receive``/``close``, and ``_websocket_handler`` (replaced by giving each session a subclass,
-from the engine.io ``connect`` handler, before engine.io schedules its first ping); the server's
+from the engine.io ``connect`` handler, before engine.io schedules its first ping; a session
+opened on the websocket is served by :func:`serve`, called from
+``relay.hub.fanout.DirectFanout.handle_request``); the server's
 ``start_service_task``, ``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
 ``reason`` and ``handlers['connect']``; the aiohttp driver's ``_sock``.
 """
@@ -148,50 +150,45 @@ def _socket_class(heartbeat: Heartbeat) -> type:
             if sock.connected:  # an upgrade from polling: engine.io's own handshake and loop
                 await super()._websocket_handler(ws)
             else:
-                await _serve(sock, ws)
+                await serve(sock, ws)
 
     return KeptSocket
 
 
-async def _serve(sock: Any, ws: Any) -> None:
-    """A session opened on the websocket transport: reader here, writer in its own task."""
+async def serve(sock: Any, ws: Any) -> None:
+    """A session opened on the websocket transport: the read loop here (engine.io's, minus a
+    task and a ``wait_for`` per message), the writer in its own task. ``ws`` is the session's
+    aiohttp driver, its ``WebSocketResponse`` prepared."""
     sock.connected = sock.upgraded = sock.own_writer = True
     writer = asyncio.ensure_future(_write(sock, ws))
-    await _read(sock, ws._sock)
-    sock.queue.put_nowait(None)  # ends the writer, which closes the websocket
-    reason = sock.server.reason.TRANSPORT_CLOSE
-    try:
-        await writer
-    except asyncio.CancelledError:  # aiohttp cancels the handler of a lost connection
-        await sock.close(wait=False, abort=True, reason=reason)
-        if sock.server.sockets.get(sock.sid) is sock:  # engine.io would after a return
-            del sock.server.sockets[sock.sid]
-        raise
-    await sock.close(wait=False, abort=True, reason=reason)
-
-
-async def _read(sock: Any, response: Any) -> None:
-    """engine.io's websocket read loop, minus a task and a ``wait_for`` per message."""
     limit = sock.server.max_http_buffer_size
-    receive: Callable[[], Any] = response.receive
+    receive: Callable[[], Any] = ws._sock.receive
     while True:
         try:
             msg = await receive()  # no timeout: a silent peer is closed by its ping timeout
         except (Exception, asyncio.CancelledError):
             # as engine.io's loop: a timeout, a broken connection, or aiohttp cancelling the
-            # handler as the connection is lost all end the session (the close runs after)
-            return
+            # handler as the connection is lost all end the session (the close runs below)
+            break
         if msg.type not in _DATA or len(msg.data) > limit:
-            return
+            break
         try:
             await sock.receive(eio_packet.Packet(encoded_packet=msg.data))
         except eio_exceptions.UnknownPacketError:
             pass
         except eio_exceptions.SocketIsClosedError:
-            return
+            break
         except Exception:  # as engine.io: log it, keep the connection
             log.exception("engine.io session %s: error handling a packet", sock.sid)
         msg = None  # an idle session holds no message (its CONNECT, token included)
+    sock.queue.put_nowait(None)  # ends the writer, which closes the websocket
+    reason = sock.server.reason.TRANSPORT_CLOSE
+    try:
+        await writer
+    finally:  # cancelled too: aiohttp cancels the handler of a lost connection
+        await sock.close(wait=False, abort=True, reason=reason)
+        if sock.server.sockets.get(sock.sid) is sock:  # what engine.io does after its handler
+            del sock.server.sockets[sock.sid]
 
 
 async def _write(sock: Any, ws: Any) -> None:

@@ -174,10 +174,11 @@ class SocketIoServer:
         self.clients: dict[str, Client] = {}
         self.handle_request: Callable[[web.Request], Awaitable[web.StreamResponse]]
         if fast:
-            self.fanout = DirectFanout(self.sio, compression=settings.ws_compression)
-            # python-socketio's handle_request only awaits engine.io's: one coroutine frame
-            # less for each connection's lifetime (guarded in tests/hub/test_fanout_internals.py)
-            self.handle_request = self.sio.eio.handle_request
+            direct = DirectFanout(self.sio, compression=settings.ws_compression)
+            self.fanout = direct
+            # python-socketio's handle_request only awaits engine.io's, which DirectFanout's
+            # calls (guarded in tests/hub/test_fanout_internals.py)
+            self.handle_request = direct.handle_request
         else:
             self.fanout = StockFanout(self.sio, spawn)
             self.handle_request = self.sio.handle_request

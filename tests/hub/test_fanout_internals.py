@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import textwrap
+import types
 from collections.abc import Callable
 from importlib.metadata import version
+from typing import Any
 
 import engineio
 import socketio
@@ -22,6 +24,7 @@ from aiohttp import web
 from aiohttp._websocket.writer import WebSocketWriter
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 from socketio.base_manager import BaseManager
@@ -33,6 +36,14 @@ from relay.hub.rooms import tenant_room
 from tests.support import eventually
 
 from .conftest import Relay, SioFactory
+
+
+def awaiting(task: asyncio.Task[Any]) -> list[types.CodeType]:
+    chain, coro = [], task.get_coro()
+    while isinstance(coro, types.CoroutineType):
+        chain.append(coro.cr_code)
+        coro = coro.cr_await
+    return chain
 
 
 def params(func: Callable[..., object]) -> list[str]:
@@ -75,10 +86,53 @@ def test_websocket_driver_is_replaced_on_this_server_only() -> None:
 
 
 def test_socketio_handle_request_only_awaits_engineio() -> None:
-    """SocketIoServer routes requests to ``sio.eio.handle_request`` directly."""
+    """SocketIoServer routes requests to ``sio.eio.handle_request`` (through DirectFanout's)."""
     source = inspect.getsource(socketio.AsyncServer.handle_request)
     code = [ln.strip() for ln in source.split('"""')[-1].splitlines() if ln.strip()]
     assert code == ["return await self.eio.handle_request(*args, **kwargs)"]
+
+
+def test_engineio_returns_the_websocket_drivers_response_as_is() -> None:
+    """DirectFanout.handle_request serves a session opened on the websocket after engine.io
+    returns the driver's response: nothing between them awaits, and what engine.io does after
+    the handler (forget a closed session) is done there instead."""
+    connect = inspect.getsource(EngineServer._handle_connect)
+    tail = connect[connect.index("if transport == 'websocket':") :].split("else:")[0]
+    assert [ln.strip() for ln in tail.splitlines() if ln.strip()] == [
+        "if transport == 'websocket':",
+        "ret = await s.handle_get_request(environ)",
+        "if s.closed and sid in self.sockets:",
+        "# websocket connection ended, so we are done",
+        "del self.sockets[sid]",
+        "return ret",
+    ]
+    handle = inspect.getsource(EngineServer.handle_request)
+    assert "r = await self._handle_connect(environ, transport,\n" in handle
+    after = handle[handle.index("elif method == 'OPTIONS':") :]
+    assert "await" not in after[: after.index("if not isinstance(r, dict):\n            return r")]
+    get = inspect.getsource(AsyncSocket.handle_get_request)
+    assert "return await getattr(self, '_upgrade_' + transport)(environ)" in get
+    upgrade = inspect.getsource(AsyncSocket._upgrade_websocket)
+    assert upgrade.rstrip().endswith("return await ws(environ)")
+
+
+async def test_a_websocket_session_is_served_without_engineio_frames(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    recorder = await sio_client(token("acme"))
+    """The handler task's chain of awaiting coroutines, outermost first: each one is a frame
+    kept for the connection's lifetime."""
+    chains = [awaiting(task) for task in asyncio.all_tasks()]
+    (served,) = [chain for chain in chains if any(code.co_name == "serve" for code in chain)]
+    names = [code.co_name for code in served]
+    assert names[-2:] == ["serve", "receive"], names
+    assert names[:2] == ["_handle_request", "_handle"], names  # aiohttp's
+    assert not [code for code in served if "engineio" in code.co_filename], names
+    assert len(names) <= 9, names  # was 15 when engine.io served it
+    await recorder.client.disconnect()
+    fanout: DirectFanout = relay_app.hub._io.fanout
+    await eventually(lambda: fanout._websockets == {} and relay_app.hub._io.sio.eio.sockets == {})
+    assert fanout._opened == {} and fanout._sinks == {}
 
 
 def test_engineio_websocket_session_shapes() -> None:
