@@ -39,7 +39,8 @@ installed version ``relay.internals`` picks ``relay.hub.stock_fanout`` at start-
   per session in empty deques);
 - ``server.eio._async['websocket']``: the aiohttp driver's ``WebSocket(handler, server)``
   class, replaced on this server only by a subclass whose ``__call__`` does what the
-  driver's does (``._sock``, ``.environ``, then the handler) with ``compress`` set, and keeps
+  driver's does (``._sock``, then the handler; not ``.environ``, which nothing reads, so the
+  environ is not kept for the session's life) with ``compress`` set, and keeps
   the session's sink while the handler runs; ``handler.__self__`` is the ``AsyncSocket``.
   For a session opened on the websocket transport it returns the prepared response without
   running the handler: engine.io's ``_handle_connect`` and ``handle_request`` return it as is
@@ -187,11 +188,11 @@ class DirectFanout:
                     self._sock = response = web.WebSocketResponse(
                         max_msg_size=self.server.max_http_buffer_size, compress=compression
                     )
-                    await response.prepare(request)
-                    self.environ = environ
-                    sock = getattr(self.handler, "__self__", None)
+                    await response.prepare(request)  # (no .environ: nothing reads it)
+                    sock: Any = getattr(self.handler, "__self__", None)
                     sink = fanout._open(sock, response, request)
-                    if type(sock) is fanout.heartbeat.socket_class and not sock.connected:
+                    kept = type(sock) is fanout.heartbeat.socket_class
+                    if kept and not sock.connected:
                         # opened on the websocket: served by handle_request, once engine.io
                         # has returned this response (its frames then end)
                         fanout._opened[id(request)] = (self, sink)

@@ -22,6 +22,12 @@ closed. The deadline is set by wrapping python-engineio's ``connect`` handler (t
 python-socketio registers, ``eio.handlers['connect']``), as python-socketio's own admin
 instrumentation does; tests/hub/test_sessions.py guards it.
 
+The environ kept per session: python-socketio keeps each engine.io session's WSGI environ
+(``sio.environ[eio_sid]``, ~1.2 KB: every request header under an ``HTTP_`` key) for as long
+as the session lives, only to hand it to a namespace's ``connect`` handler. The same wrapper
+replaces it with the two entries ours reads (:data:`ENVIRON_READ`, by :func:`token_from`);
+tests/hub/test_fanout_internals.py guards where python-socketio stores and reads it.
+
 Rooms by client: python-socketio's ``BaseManager`` keeps rooms only as room -> members, so a
 disconnect (``basic_disconnect``) copies and scans every room of the namespace, one per
 connected client (each client has its own room), to find the few the leaving client was in:
@@ -56,6 +62,7 @@ log = logging.getLogger(__name__)
 
 PATH = "/socket.io/"
 CLOSE_WAIT: Final = 5.0  # bound on closing one engine.io session (its queue may never drain)
+ENVIRON_READ: Final = ("HTTP_AUTHORIZATION", "QUERY_STRING")  # what token_from reads
 
 
 @dataclass(slots=True)
@@ -195,6 +202,9 @@ class SocketIoServer:
         async def connect(eio_sid: str, environ: dict[str, Any]) -> Any:
             result = await original(eio_sid, environ)
             if result is None or result is True:
+                kept = self.sio.environ  # eio_sid -> environ, for the namespace's connect
+                if eio_sid in kept:
+                    kept[eio_sid] = {k: environ[k] for k in ENVIRON_READ if k in environ}
                 loop = asyncio.get_running_loop()
                 loop.call_later(self._auth_timeout, self._check_authenticated, eio_sid)
             return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import textwrap
 import types
 from collections.abc import Callable
@@ -236,3 +237,29 @@ async def test_fast_path_delivers_and_keeps_acks_rooms_and_cleanup(
     await eventually(lambda: tenant_room("acme") not in manager.rooms.get(NAMESPACE, {}))
     assert fanout.deliver([tenant_room("acme")], event_frame("e", "{}")) == 0
     assert relay_app.hub._io.clients == {}
+
+
+def test_socketio_keeps_the_environ_only_for_namespace_connects() -> None:
+    """SocketIoServer swaps ``sio.environ[eio_sid]`` for the entries its connect handler reads
+    (``relay.hub.sio.ENVIRON_READ``), after python-socketio stored it: what python-socketio
+    reads it for is the namespace ``connect`` handler and ``get_environ``, and engine.io's
+    drivers never read ``ws.environ``."""
+    eio_connect = inspect.getsource(socketio.AsyncServer._handle_eio_connect)
+    assert "self.environ[eio_sid] = environ" in eio_connect
+    reads = re.findall(r"self\.environ\[eio_sid\]|self\.environ\.get\(eio_sid\)|\.environ\b",
+                       inspect.getsource(socketio.AsyncServer)
+                       + inspect.getsource(socketio.base_server.BaseServer))  # fmt: skip
+    assert len(reads) == 8, reads  # init, stored, 3 connect reads, test+del, get_environ
+    driver = inspect.getsource(eio_aiohttp.WebSocket)
+    for line in ("async def __call__(self, environ):", "request = environ['aiohttp.request']",
+                 "self.environ = environ"):  # fmt: skip
+        driver = driver.replace(line, "", 1)
+    assert "environ" not in driver
+
+
+async def test_a_session_keeps_only_the_environ_it_reads(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    await sio_client(token("acme"))
+    (environ,) = relay_app.hub._io.sio.environ.values()
+    assert set(environ) <= {"HTTP_AUTHORIZATION", "QUERY_STRING"} and "QUERY_STRING" in environ
