@@ -129,7 +129,7 @@ async def test_a_websocket_session_is_served_without_engineio_frames(
     assert names[-2:] == ["serve", "receive"], names
     assert names[:2] == ["_handle_request", "_handle"], names  # aiohttp's
     assert not [code for code in served if "engineio" in code.co_filename], names
-    assert len(names) <= 9, names  # was 15 when engine.io served it
+    assert len(names) <= 8, names  # was 15 when engine.io served it
     await recorder.client.disconnect()
     fanout: DirectFanout = relay_app.hub._io.fanout
     await eventually(lambda: fanout._websockets == {} and relay_app.hub._io.sio.eio.sockets == {})
