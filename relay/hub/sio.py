@@ -17,10 +17,11 @@ set. The stock path keeps the driver as it is.
 
 Unauthenticated sessions: an Engine.IO session is opened before any Socket.IO CONNECT (and
 stays open after a refused one), answering pings forever. Each session gets a deadline of
-``RELAY_AUTH_TIMEOUT`` seconds; one without an authenticated client on ``/`` by then is
-closed. The deadline is set by wrapping python-engineio's ``connect`` handler (the one
-python-socketio registers, ``eio.handlers['connect']``), as python-socketio's own admin
-instrumentation does; tests/hub/test_sessions.py guards it.
+``RELAY_AUTH_TIMEOUT`` seconds (on ``relay.hub.deadlines``' one timer, as the tokens' expiries);
+one without an authenticated client on ``/`` by then is closed. The deadline is set by
+wrapping python-engineio's ``connect`` handler (the one python-socketio registers,
+``eio.handlers['connect']``), as python-socketio's own admin instrumentation does;
+tests/hub/test_sessions.py guards it.
 
 The environ kept per session: python-socketio keeps each engine.io session's WSGI environ
 (``sio.environ[eio_sid]``, ~1.2 KB: every request header under an ``HTTP_`` key) for as long
@@ -52,6 +53,7 @@ from aiohttp import web
 from relay.auth import Principal, TokenVerifier
 from relay.config import Settings
 from relay.errors import Unauthenticated
+from relay.hub.deadlines import Deadline, Deadlines
 from relay.hub.delivery import NAMESPACE, Fanout
 from relay.hub.fanout import DirectFanout
 from relay.hub.rooms import default_room
@@ -71,7 +73,7 @@ class Client:
     room: str  # the default room; left while the client has narrowed with subscribe
     subscriptions: set[str] = field(default_factory=set)
     joined: bool = False  # set by the welcome; until then rooms are only recorded
-    expiry: asyncio.TimerHandle | None = None  # ends the session when the token expires
+    expiry: Deadline | None = None  # ends the session when the token expires
 
     def rooms(self) -> set[str]:
         return self.subscriptions or {self.room}
@@ -165,8 +167,10 @@ class SocketIoServer:
         on_unauthenticated: Callable[[], None] | None = None,
         *,
         fast: bool = True,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self._verifier = verifier
+        self._deadlines = Deadlines() if deadlines is None else deadlines
         self._spawn = spawn
         self._auth_timeout = settings.auth_timeout
         self._on_unauthenticated = on_unauthenticated
@@ -205,8 +209,7 @@ class SocketIoServer:
                 kept = self.sio.environ  # eio_sid -> environ, for the namespace's connect
                 if eio_sid in kept:
                     kept[eio_sid] = {k: environ[k] for k in ENVIRON_READ if k in environ}
-                loop = asyncio.get_running_loop()
-                loop.call_later(self._auth_timeout, self._check_authenticated, eio_sid)
+                self._deadlines.call_later(self._auth_timeout, self._check_authenticated, eio_sid)
             return result
 
         eio.on("connect", connect)
