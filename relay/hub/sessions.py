@@ -1,4 +1,4 @@
-"""The fast path's engine.io sessions: one timer for every ping, two tasks per websocket.
+"""The fast path's engine.io sessions: one timer for every ping, one task per idle websocket.
 
 Stock python-engineio (4.15) keeps, for each websocket session, the request's task, a writer
 task and, inside it, a task for ``wait_for(queue.get())``, a task per received message
@@ -16,8 +16,9 @@ second doing nothing. Here, on the tested versions only (``relay.internals``):
   service task would. The service task is not started.
 - **websockets**: the session's reader awaits aiohttp's ``receive`` with no timeout (a
   silent peer misses its ping timeout, and the heartbeat then ends the websocket too, which
-  engine.io's read timeout did), and its writer drains
-  the queue with a plain ``get``. Anything but a websocket session opened on the websocket
+  engine.io's read timeout did), and its writer (:class:`_Writer`) is a task only while
+  the session's queue has packets (it starts on a put: ``SessionQueue.on_put``, and ends
+  when the queue is empty). Anything but a websocket session opened on the websocket
   transport (an upgrade from polling) runs engine.io's own handler.
 
 Internals used (guarded in ``tests/hub/test_sessions_internals.py``): ``AsyncSocket``'s
@@ -43,6 +44,8 @@ from aiohttp import WSMsgType
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+
+from relay.hub.session_queue import SessionQueue
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,11 @@ async def serve(sock: Any, ws: Any) -> None:
     task and a ``wait_for`` per message), the writer in its own task. ``ws`` is the session's
     aiohttp driver, its ``WebSocketResponse`` prepared."""
     sock.connected = sock.upgraded = sock.own_writer = True
-    writer = asyncio.ensure_future(_write(sock, ws))
+    if not isinstance(sock.queue, SessionQueue):  # DirectFanout's create_queue makes them
+        raise TypeError(f"engine.io session {sock.sid} has no SessionQueue")
+    writer = _Writer(sock, ws)
+    sock.queue.on_put = writer.wake
+    writer.wake()  # engine.io's OPEN (and maybe more) is queued already
     limit = sock.server.max_http_buffer_size
     receive: Callable[[], Any] = ws._sock.receive
     while True:
@@ -184,31 +191,49 @@ async def serve(sock: Any, ws: Any) -> None:
     sock.queue.put_nowait(None)  # ends the writer, which closes the websocket
     reason = sock.server.reason.TRANSPORT_CLOSE
     try:
-        await writer
+        if writer.task is not None:
+            await writer.task
     finally:  # cancelled too: aiohttp cancels the handler of a lost connection
         await sock.close(wait=False, abort=True, reason=reason)
         if sock.server.sockets.get(sock.sid) is sock:  # what engine.io does after its handler
             del sock.server.sockets[sock.sid]
 
 
-async def _write(sock: Any, ws: Any) -> None:
-    """engine.io's websocket writer, without the per-``get`` timeout (the reader has one)."""
-    queue = sock.queue
-    try:
-        while True:
-            pkt = await queue.get()
-            queue.task_done()
-            if pkt is None:
-                break
-            await ws.send(pkt.encode())
-            while not queue.empty():  # what the stock writer sends in one batch
+class _Writer:
+    """engine.io's websocket writer, as a task only while the session's queue has packets:
+    an idle session's frames go straight to its transport (relay.hub.fanout), so a writer
+    task waiting on its queue would be a task, two coroutine frames and a future per idle
+    connection. A put on the queue (``SessionQueue.on_put``) starts one; it sends in queue
+    order until the queue is empty, then ends. A ``None`` ends the writing for good and closes
+    the websocket (as engine.io's writer), as does a failed send."""
+
+    __slots__ = ("closing", "sock", "task", "ws")
+
+    def __init__(self, sock: Any, ws: Any) -> None:
+        self.sock = sock
+        self.ws = ws
+        self.task: asyncio.Future[None] | None = None  # kept once closing: awaited by serve
+        self.closing = False
+
+    def wake(self) -> None:
+        if self.task is None and not self.closing:
+            self.task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        queue = self.sock.queue
+        try:
+            while not queue.empty():
                 pkt = queue.get_nowait()
                 queue.task_done()
                 if pkt is None:
-                    return
-                await ws.send(pkt.encode())
-            pkt = None  # an idle writer holds no packet (the welcome, often the last one)
-    except Exception:  # as engine.io's bare except: the websocket broke; close it below
-        log.debug("engine.io session %s: websocket write failed", sock.sid)
-    finally:
-        await ws.close()
+                    break
+                await self.ws.send(pkt.encode())  # (no await before the queue check: in order)
+            else:
+                self.task = None  # drained: the next put starts another
+                return
+        except Exception:  # as engine.io's bare except: the websocket broke; close it below
+            log.debug("engine.io session %s: websocket write failed", self.sock.sid)
+        finally:
+            if self.task is not None:  # not drained: a None, a failed send, or cancelled
+                self.closing = True
+                await self.ws.close()

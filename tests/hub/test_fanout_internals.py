@@ -130,6 +130,12 @@ async def test_a_websocket_session_is_served_without_engineio_frames(
     assert names[:2] == ["_handle_request", "_handle"], names  # aiohttp's
     assert not [code for code in served if "engineio" in code.co_filename], names
     assert len(names) <= 8, names  # was 15 when engine.io served it
+    # and no writer task while nothing is queued (one starts on the next put)
+    await eventually(lambda: not [t for t in asyncio.all_tasks() if "_drain" in repr(t)])
+    assert await recorder.client.call("subscribe", {"tenantId": "x"}, timeout=5) == {
+        "ok": False, "error": "forbidden"
+    }  # fmt: skip
+    await eventually(lambda: not [t for t in asyncio.all_tasks() if "_drain" in repr(t)])
     await recorder.client.disconnect()
     fanout: DirectFanout = relay_app.hub._io.fanout
     await eventually(lambda: fanout._websockets == {} and relay_app.hub._io.sio.eio.sockets == {})
