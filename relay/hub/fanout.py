@@ -46,6 +46,9 @@ installed version ``relay.internals`` picks ``relay.hub.stock_fanout`` at start-
   running the handler: engine.io's ``_handle_connect`` and ``handle_request`` return it as is
   (no await in between), and :meth:`DirectFanout.handle_request` serves the session then,
   six coroutine frames up, and forgets it when closed as ``_handle_connect`` would have;
+- aiohttp's ``WebSocketResponse._writer`` (a ``WebSocketWriter``): without deflate, its
+  ``get_random_bits`` (read only when masking, which a server never does) and
+  ``_background_tasks`` (filled only by a deflated send) are replaced by shared ones;
 - the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``, built by
   ``relay.hub.delivery.event_frame``), compared with ``socketio.packet.Packet`` by the guard
   test.
@@ -56,8 +59,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import struct
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, Final
 
 import socketio
@@ -77,6 +82,19 @@ MAX_BACKLOG: Final = 4096  # queued frames beyond which a slow reader is cut
 
 _LEN16: Final = struct.Struct("!BBH").pack
 _LEN64: Final = struct.Struct("!BBQ").pack
+
+
+_NO_MASK: Final = partial(random.getrandbits, 32)  # what every writer builds for itself
+_NO_DEFLATE_TASKS: Final[set[Any]] = set()  # filled only by a deflating writer's sends
+
+
+def _share_unused(response: web.WebSocketResponse) -> None:
+    """A server's websocket writer that does not deflate never masks a frame nor starts a
+    send task: its own masking function and task set (~480 bytes) give way to shared ones."""
+    writer: Any = response._writer
+    if writer is not None and not writer.use_mask and not writer.compress:
+        writer.get_random_bits = _NO_MASK
+        writer._background_tasks = _NO_DEFLATE_TASKS
 
 
 def engine_packet(frame: str) -> Any:
@@ -189,6 +207,7 @@ class DirectFanout:
                         max_msg_size=self.server.max_http_buffer_size, compress=compression
                     )
                     await response.prepare(request)  # (no .environ: nothing reads it)
+                    _share_unused(response)
                     sock: Any = getattr(self.handler, "__self__", None)
                     sink = fanout._open(sock, response, request)
                     kept = type(sock) is fanout.heartbeat.socket_class

@@ -269,3 +269,34 @@ async def test_a_session_keeps_only_the_environ_it_reads(
     await sio_client(token("acme"))
     (environ,) = relay_app.hub._io.sio.environ.values()
     assert set(environ) <= {"HTTP_AUTHORIZATION", "QUERY_STRING"} and "QUERY_STRING" in environ
+
+
+def test_a_websocket_writer_without_deflate_never_masks_nor_starts_tasks() -> None:
+    """DirectFanout shares these two between its sessions' writers (``_share_unused``)."""
+    init = inspect.getsource(WebSocketWriter.__init__)
+    assert "self.get_random_bits = partial(random.getrandbits, 32)" in init
+    assert "self._background_tasks: Set[asyncio.Task[None]] = set()" in init
+    send = inspect.getsource(WebSocketWriter.send_frame)
+    assert send.count("self.get_random_bits") + send.count("self._background_tasks") == 2
+    uncompressed = send.index("if not (compress or self.compress) or opcode >= WS_CONTROL")
+    assert send.index("self._background_tasks.add(send_task)") > send.index("else:", uncompressed)
+    frame = inspect.getsource(WebSocketWriter._write_websocket_frame)
+    assert "if use_mask:\n            mask = PACK_RANDBITS(self.get_random_bits())" in frame
+    assert "use_mask = self.use_mask" in frame
+    for name in ("get_random_bits", "_background_tasks"):
+        assert sum(src.count(name) for src in (init, send, frame)) == inspect.getsource(
+            WebSocketWriter
+        ).count(name), name
+    assert "_writer" in inspect.getsource(web.WebSocketResponse._post_start)
+
+
+async def test_websocket_writers_share_what_they_never_use(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    await sio_client(token("acme"))
+    await sio_client(token("acme"))
+    fanout: DirectFanout = relay_app.hub._io.fanout
+    writers = [sink.ws._writer for sink in fanout._sinks.values()]
+    assert len(writers) == 2 and writers[0] is not writers[1]
+    assert writers[0].get_random_bits is writers[1].get_random_bits
+    assert writers[0]._background_tasks is writers[1]._background_tasks == set()
