@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -288,9 +289,9 @@ class SocketIoServer:
              on_unsubscribe: OnNarrow) -> None:  # fmt: skip
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             principal = self._authenticate(auth, environ)
-            client = Client(
-                principal, default_room(principal.tenant, superadmin=principal.is_superadmin)
-            )
+            # one string per tenant, not per client: the room's name lives as long as it does
+            room = sys.intern(default_room(principal.tenant, superadmin=principal.is_superadmin))
+            client = Client(principal, room)
             self.clients[sid] = client
             on_connect(sid, client, last_seq_from(auth))
 

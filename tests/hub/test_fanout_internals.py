@@ -300,3 +300,6 @@ async def test_websocket_writers_share_what_they_never_use(
     assert len(writers) == 2 and writers[0] is not writers[1]
     assert writers[0].get_random_bits is writers[1].get_random_bits
     assert writers[0]._background_tasks is writers[1]._background_tasks == set()
+    # and two clients of a tenant share its name and their room's
+    first, second = relay_app.hub._io.clients.values()
+    assert first.room is second.room and first.principal.tenant is second.principal.tenant
