@@ -9,6 +9,7 @@ token signed with the public key as an HMAC secret (algorithm confusion) cannot 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -104,9 +105,9 @@ class TokenVerifier:
             raise Unauthenticated()
         exp = claims.get("exp")
         expires_at = float(exp) + self._leeway if isinstance(exp, int | float) else None
-        return Principal(
-            user=str(user), tenant=None if tenant is None else str(tenant), role=role,
-            expires_at=expires_at,
+        return Principal(  # the tenant's name once, not per session (it lives as long)
+            user=str(user), tenant=None if tenant is None else sys.intern(str(tenant)),
+            role=role, expires_at=expires_at,
         )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable
 from typing import Final
 
 from aiohttp import web
@@ -108,12 +109,15 @@ def is_public(path: str) -> bool:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def auth_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Not a coroutine: it returns the handler's own awaitable, which ``errors`` awaits, so a
+    request does not keep one more coroutine frame for its lifetime (a websocket's is the
+    connection's). An ``Unauthenticated`` is raised at the call, inside the same ``try``."""
     unmatched = request.match_info.http_exception is not None  # the JSON 404/405 comes first
     if unmatched or request.method == "OPTIONS" or is_public(request.path):
-        return await handler(request)
+        return handler(request)
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated()
     request[PRINCIPAL] = request.app[VERIFIER].verify(token)
-    return await handler(request)
+    return handler(request)

@@ -34,10 +34,21 @@ installed version ``relay.internals`` picks ``relay.hub.stock_fanout`` at start-
 - ``server.eio.sockets[eio_sid]``: the engine.io ``AsyncSocket``, with ``.queue`` (drained by
   its writer, which calls ``pkt.encode()`` right before sending each packet), ``.closing``,
   ``.closed`` and ``.upgraded``;
+- ``server.eio.create_queue``: what each socket's constructor calls for its ``.queue``; set on
+  this server to ``relay.hub.session_queue.SessionQueue`` (an ``asyncio.Queue`` costs ~3 KB
+  per session in empty deques);
 - ``server.eio._async['websocket']``: the aiohttp driver's ``WebSocket(handler, server)``
   class, replaced on this server only by a subclass whose ``__call__`` does what the
-  driver's does (``._sock``, ``.environ``, then the handler) with ``compress`` set, and keeps
-  the session's sink while the handler runs; ``handler.__self__`` is the ``AsyncSocket``;
+  driver's does (``._sock``, then the handler; not ``.environ``, which nothing reads, so the
+  environ is not kept for the session's life) with ``compress`` set, and keeps
+  the session's sink while the handler runs; ``handler.__self__`` is the ``AsyncSocket``.
+  For a session opened on the websocket transport it returns the prepared response without
+  running the handler: engine.io's ``_handle_connect`` and ``handle_request`` return it as is
+  (no await in between), and :meth:`DirectFanout.handle_request` serves the session then,
+  six coroutine frames up, and forgets it when closed as ``_handle_connect`` would have;
+- aiohttp's ``WebSocketResponse._writer`` (a ``WebSocketWriter``): without deflate, its
+  ``get_random_bits`` (read only when masking, which a server never does) and
+  ``_background_tasks`` (filled only by a deflated send) are replaced by shared ones;
 - the wire format of a Socket.IO EVENT on namespace ``/`` (``2["name",{...}]``, built by
   ``relay.hub.delivery.event_frame``), compared with ``socketio.packet.Packet`` by the guard
   test.
@@ -48,8 +59,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import struct
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, Final
 
 import socketio
@@ -59,7 +72,8 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from relay.hub.delivery import NAMESPACE
 from relay.hub.rooms import is_hub_room
-from relay.hub.sessions import Heartbeat
+from relay.hub.session_queue import SessionQueue
+from relay.hub.sessions import Heartbeat, serve
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +82,19 @@ MAX_BACKLOG: Final = 4096  # queued frames beyond which a slow reader is cut
 
 _LEN16: Final = struct.Struct("!BBH").pack
 _LEN64: Final = struct.Struct("!BBQ").pack
+
+
+_NO_MASK: Final = partial(random.getrandbits, 32)  # what every writer builds for itself
+_NO_DEFLATE_TASKS: Final[set[Any]] = set()  # filled only by a deflating writer's sends
+
+
+def _share_unused(response: web.WebSocketResponse) -> None:
+    """A server's websocket writer that does not deflate never masks a frame nor starts a
+    send task: its own masking function and task set (~480 bytes) give way to shared ones."""
+    writer: Any = response._writer
+    if writer is not None and not writer.use_mask and not writer.compress:
+        writer.get_random_bits = _NO_MASK
+        writer._background_tasks = _NO_DEFLATE_TASKS
 
 
 def engine_packet(frame: str) -> Any:
@@ -151,11 +178,15 @@ class DirectFanout:
         self._eio = server.eio  # its .sockets dict is replaced on a full disconnect: no caching
         self._sinks: dict[str, Sink] = {}
         self._websockets: dict[int, web.Request] = {}  # every websocket session, by id(driver)
+        # id(request) -> (driver, sink) of a session opened on the websocket, between its
+        # driver's return and handle_request (no await in between)
+        self._opened: dict[int, tuple[Any, Sink | None]] = {}
         self._no_websockets = asyncio.Event()
         self._no_websockets.set()
         self.max_buffer = MAX_BUFFER  # read when a session opens
         self.max_backlog = MAX_BACKLOG
         self._eio._async = {**self._eio._async, "websocket": self._websocket_class(compression)}
+        self._eio.create_queue = SessionQueue  # each session's queue, ~3 KB lighter
         self.heartbeat = Heartbeat(self._eio, self._sinks)  # one timer for every ping
 
     def _websocket_class(self, compression: bool) -> type:
@@ -170,23 +201,56 @@ class DirectFanout:
                 fanout._websockets[id(self)] = request
                 fanout._no_websockets.clear()
                 sink = None
+                served_above = False
                 try:
                     self._sock = response = web.WebSocketResponse(
                         max_msg_size=self.server.max_http_buffer_size, compress=compression
                     )
-                    await response.prepare(request)
-                    self.environ = environ
-                    sink = fanout._open(getattr(self.handler, "__self__", None), response, request)
+                    await response.prepare(request)  # (no .environ: nothing reads it)
+                    _share_unused(response)
+                    sock: Any = getattr(self.handler, "__self__", None)
+                    sink = fanout._open(sock, response, request)
+                    kept = type(sock) is fanout.heartbeat.socket_class
+                    if kept and not sock.connected:
+                        # opened on the websocket: served by handle_request, once engine.io
+                        # has returned this response (its frames then end)
+                        fanout._opened[id(request)] = (self, sink)
+                        served_above = True
+                        return response
                     await self.handler(self)
                 finally:
-                    if sink is not None and fanout._sinks.get(sink.sock.sid) is sink:
-                        del fanout._sinks[sink.sock.sid]
-                    del fanout._websockets[id(self)]
-                    if not fanout._websockets:
-                        fanout._no_websockets.set()
+                    if not served_above:
+                        fanout._closed(self, sink)
                 return response
 
         return SinkWebSocket
+
+    def _closed(self, driver: Any, sink: Sink | None) -> None:
+        if sink is not None and self._sinks.get(sink.sock.sid) is sink:
+            del self._sinks[sink.sock.sid]
+        del self._websockets[id(driver)]
+        if not self._websockets:
+            self._no_websockets.set()
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        """python-engineio's ``handle_request``; a session opened on the websocket transport is
+        then served here, not at the bottom of engine.io's calls (seven coroutine frames less
+        for each connection's lifetime: engine.io's ``handle_request``, ``_handle_connect``,
+        ``handle_get_request``, ``_upgrade_websocket``, the driver's ``__call__``,
+        ``_websocket_handler`` and the read loop's own). Engine.io returns the driver's response
+        as is; after the session, what it does after its handler is done here too."""
+        opened = None
+        try:
+            response: web.StreamResponse = await self._eio.handle_request(request)
+            opened = self._opened.pop(id(request), None)
+            if opened is not None:
+                await serve(opened[0].handler.__self__, opened[0])
+        finally:
+            if opened is None:  # engine.io failed after the driver returned: nothing served
+                opened = self._opened.pop(id(request), None)
+            if opened is not None:
+                self._closed(*opened)
+        return response
 
     def _open(self, sock: Any, response: web.WebSocketResponse,
               request: web.Request) -> Sink | None:  # fmt: skip

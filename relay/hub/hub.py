@@ -34,6 +34,7 @@ from relay.bus import Bus, BusUnavailable
 from relay.config import Settings
 from relay.errors import DatabaseUnavailable
 from relay.hub import narrowing, sse, welcome
+from relay.hub.deadlines import Deadline, Deadlines
 from relay.hub.delivery import event_frame
 from relay.hub.history import Entry, History
 from relay.hub.rooms import default_room, event_rooms
@@ -77,8 +78,9 @@ class Hub:
             self.cluster = {"node": bus.node, "state": "down", "since": _iso(bus.since)}
         self._sse = sse.SseRooms()
         self._ended = metrics.sessions_ended
+        self._deadlines = Deadlines()  # every session's token expiry, on one timer
         self._io = SocketIoServer(
-            settings, verifier, tasks.spawn, fast=fast,
+            settings, verifier, tasks.spawn, fast=fast, deadlines=self._deadlines,
             on_unauthenticated=self._ended.labels("socketio", "unauthenticated").inc,
         )  # fmt: skip
         # no wrapper coroutine: each one would stay on the stack of every open connection
@@ -246,7 +248,7 @@ class Hub:
         sub.push(self._sse_welcome(greeting, with_ids=scope is not None))
         self._sse.add(sub)
         self._sse_clients.inc()
-        expiry = _at(principal.expires_at, self._expire_sse, sub)
+        expiry = self._at(principal.expires_at, self._expire_sse, sub)
         try:
             await sse.pump(request, response, sub)
         except ConnectionResetError:
@@ -273,6 +275,13 @@ class Hub:
         """At shutdown: end every SSE stream and disconnect every Socket.IO client."""
         self._sse.close_all()
         await self._io.close_all(grace=CLOSE_GRACE)
+        self._deadlines.stop()
+
+    def _at(self, when: float | None, callback: Any, arg: Any) -> Deadline | None:
+        """``callback(arg)`` at epoch time ``when`` (at once if past); None when ``when`` is."""
+        if when is None:
+            return None
+        return self._deadlines.call_later(when - time.time(), callback, arg)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -294,7 +303,7 @@ class Hub:
 
     def _on_connect(self, sid: str, client: Client, last: welcome.LastSeq) -> None:
         self._sio_clients.inc()
-        client.expiry = _at(client.principal.expires_at, self._expire_sio, sid)
+        client.expiry = self._at(client.principal.expires_at, self._expire_sio, sid)
         self._tasks.spawn(self._welcome(sid, client, last), name=f"hub-welcome-{sid}")
 
     def _on_disconnect(self, sid: str) -> None:
@@ -339,14 +348,6 @@ class Hub:
 
     async def _unsubscribe(self, sid: str, client: Client, data: dict[str, Any]) -> dict[str, Any]:
         return await narrowing.unsubscribe(self._store, self._io.fanout, sid, client, data)
-
-
-def _at(when: float | None, callback: Any, arg: Any) -> asyncio.TimerHandle | None:
-    """``callback(arg)`` at epoch time ``when`` (at once if past); None when ``when`` is."""
-    if when is None:
-        return None
-    loop = asyncio.get_running_loop()
-    return loop.call_later(max(0.0, when - time.time()), callback, arg)
 
 
 def _iso(epoch: float) -> str:

@@ -53,7 +53,7 @@ async def subscribe(store: Store, fanout: Fanout, sid: str, client: Client,
         return room
     if client.joined and not client.subscriptions:
         fanout.leave(sid, client.room)
-    client.subscriptions.add(room)
+    client.subscribe(room)
     if client.joined:
         fanout.enter(sid, room)
     return {"ok": True}
@@ -65,7 +65,7 @@ async def unsubscribe(store: Store, fanout: Fanout, sid: str, client: Client,
     if isinstance(room, dict):
         return room
     if room in client.subscriptions:
-        client.subscriptions.discard(room)
+        client.unsubscribe(room)
         if client.joined:
             fanout.leave(sid, room)
             if not client.subscriptions:

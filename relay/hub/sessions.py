@@ -1,4 +1,4 @@
-"""The fast path's engine.io sessions: one timer for every ping, two tasks per websocket.
+"""The fast path's engine.io sessions: one timer for every ping, one task per idle websocket.
 
 Stock python-engineio (4.15) keeps, for each websocket session, the request's task, a writer
 task and, inside it, a task for ``wait_for(queue.get())``, a task per received message
@@ -16,14 +16,17 @@ second doing nothing. Here, on the tested versions only (``relay.internals``):
   service task would. The service task is not started.
 - **websockets**: the session's reader awaits aiohttp's ``receive`` with no timeout (a
   silent peer misses its ping timeout, and the heartbeat then ends the websocket too, which
-  engine.io's read timeout did), and its writer drains
-  the queue with a plain ``get``. Anything but a websocket session opened on the websocket
+  engine.io's read timeout did), and its writer (:class:`_Writer`) is a task only while
+  the session's queue has packets (it starts on a put: ``SessionQueue.on_put``, and ends
+  when the queue is empty). Anything but a websocket session opened on the websocket
   transport (an upgrade from polling) runs engine.io's own handler.
 
 Internals used (guarded in ``tests/hub/test_sessions_internals.py``): ``AsyncSocket``'s
 ``schedule_ping``/``last_ping``/``queue``/``closing``/``closed``/``connected``/``upgraded``/
 ``receive``/``close``, and ``_websocket_handler`` (replaced by giving each session a subclass,
-from the engine.io ``connect`` handler, before engine.io schedules its first ping); the server's
+from the engine.io ``connect`` handler, before engine.io schedules its first ping; a session
+opened on the websocket is served by :func:`serve`, called from
+``relay.hub.fanout.DirectFanout.handle_request``); the server's
 ``start_service_task``, ``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
 ``reason`` and ``handlers['connect']``; the aiohttp driver's ``_sock``.
 """
@@ -41,6 +44,8 @@ from aiohttp import WSMsgType
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+
+from relay.hub.session_queue import SessionQueue
 
 log = logging.getLogger(__name__)
 
@@ -148,69 +153,87 @@ def _socket_class(heartbeat: Heartbeat) -> type:
             if sock.connected:  # an upgrade from polling: engine.io's own handshake and loop
                 await super()._websocket_handler(ws)
             else:
-                await _serve(sock, ws)
+                await serve(sock, ws)
 
     return KeptSocket
 
 
-async def _serve(sock: Any, ws: Any) -> None:
-    """A session opened on the websocket transport: reader here, writer in its own task."""
+async def serve(sock: Any, ws: Any) -> None:
+    """A session opened on the websocket transport: the read loop here (engine.io's, minus a
+    task and a ``wait_for`` per message), the writer in its own task. ``ws`` is the session's
+    aiohttp driver, its ``WebSocketResponse`` prepared."""
     sock.connected = sock.upgraded = sock.own_writer = True
-    writer = asyncio.ensure_future(_write(sock, ws))
-    await _read(sock, ws._sock)
-    sock.queue.put_nowait(None)  # ends the writer, which closes the websocket
-    reason = sock.server.reason.TRANSPORT_CLOSE
-    try:
-        await writer
-    except asyncio.CancelledError:  # aiohttp cancels the handler of a lost connection
-        await sock.close(wait=False, abort=True, reason=reason)
-        if sock.server.sockets.get(sock.sid) is sock:  # engine.io would after a return
-            del sock.server.sockets[sock.sid]
-        raise
-    await sock.close(wait=False, abort=True, reason=reason)
-
-
-async def _read(sock: Any, response: Any) -> None:
-    """engine.io's websocket read loop, minus a task and a ``wait_for`` per message."""
+    if not isinstance(sock.queue, SessionQueue):  # DirectFanout's create_queue makes them
+        raise TypeError(f"engine.io session {sock.sid} has no SessionQueue")
+    writer = _Writer(sock, ws)
+    sock.queue.on_put = writer.wake
+    writer.wake()  # engine.io's OPEN (and maybe more) is queued already
     limit = sock.server.max_http_buffer_size
-    receive: Callable[[], Any] = response.receive
+    receive: Callable[[], Any] = ws._sock.receive
     while True:
         try:
             msg = await receive()  # no timeout: a silent peer is closed by its ping timeout
         except (Exception, asyncio.CancelledError):
             # as engine.io's loop: a timeout, a broken connection, or aiohttp cancelling the
-            # handler as the connection is lost all end the session (the close runs after)
-            return
+            # handler as the connection is lost all end the session (the close runs below)
+            break
         if msg.type not in _DATA or len(msg.data) > limit:
-            return
-        pkt = eio_packet.Packet(encoded_packet=msg.data)
+            break
         try:
-            await sock.receive(pkt)
+            await sock.receive(eio_packet.Packet(encoded_packet=msg.data))
         except eio_exceptions.UnknownPacketError:
             pass
         except eio_exceptions.SocketIsClosedError:
-            return
+            break
         except Exception:  # as engine.io: log it, keep the connection
             log.exception("engine.io session %s: error handling a packet", sock.sid)
-
-
-async def _write(sock: Any, ws: Any) -> None:
-    """engine.io's websocket writer, without the per-``get`` timeout (the reader has one)."""
-    queue = sock.queue
+        msg = None  # an idle session holds no message (its CONNECT, token included)
+    sock.queue.put_nowait(None)  # ends the writer, which closes the websocket
+    reason = sock.server.reason.TRANSPORT_CLOSE
     try:
-        while True:
-            pkt = await queue.get()
-            queue.task_done()
-            if pkt is None:
-                break
-            await ws.send(pkt.encode())
-            while not queue.empty():  # what the stock writer sends in one batch
+        if writer.task is not None:
+            await writer.task
+    finally:  # cancelled too: aiohttp cancels the handler of a lost connection
+        await sock.close(wait=False, abort=True, reason=reason)
+        if sock.server.sockets.get(sock.sid) is sock:  # what engine.io does after its handler
+            del sock.server.sockets[sock.sid]
+
+
+class _Writer:
+    """engine.io's websocket writer, as a task only while the session's queue has packets:
+    an idle session's frames go straight to its transport (relay.hub.fanout), so a writer
+    task waiting on its queue would be a task, two coroutine frames and a future per idle
+    connection. A put on the queue (``SessionQueue.on_put``) starts one; it sends in queue
+    order until the queue is empty, then ends. A ``None`` ends the writing for good and closes
+    the websocket (as engine.io's writer), as does a failed send."""
+
+    __slots__ = ("closing", "sock", "task", "ws")
+
+    def __init__(self, sock: Any, ws: Any) -> None:
+        self.sock = sock
+        self.ws = ws
+        self.task: asyncio.Future[None] | None = None  # kept once closing: awaited by serve
+        self.closing = False
+
+    def wake(self) -> None:
+        if self.task is None and not self.closing:
+            self.task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        queue = self.sock.queue
+        try:
+            while not queue.empty():
                 pkt = queue.get_nowait()
                 queue.task_done()
                 if pkt is None:
-                    return
-                await ws.send(pkt.encode())
-    except Exception:  # as engine.io's bare except: the websocket broke; close it below
-        log.debug("engine.io session %s: websocket write failed", sock.sid)
-    finally:
-        await ws.close()
+                    break
+                await self.ws.send(pkt.encode())  # (no await before the queue check: in order)
+            else:
+                self.task = None  # drained: the next put starts another
+                return
+        except Exception:  # as engine.io's bare except: the websocket broke; close it below
+            log.debug("engine.io session %s: websocket write failed", self.sock.sid)
+        finally:
+            if self.task is not None:  # not drained: a None, a failed send, or cancelled
+                self.closing = True
+                await self.ws.close()

@@ -17,10 +17,17 @@ set. The stock path keeps the driver as it is.
 
 Unauthenticated sessions: an Engine.IO session is opened before any Socket.IO CONNECT (and
 stays open after a refused one), answering pings forever. Each session gets a deadline of
-``RELAY_AUTH_TIMEOUT`` seconds; one without an authenticated client on ``/`` by then is
-closed. The deadline is set by wrapping python-engineio's ``connect`` handler (the one
-python-socketio registers, ``eio.handlers['connect']``), as python-socketio's own admin
-instrumentation does; tests/hub/test_sessions.py guards it.
+``RELAY_AUTH_TIMEOUT`` seconds (on ``relay.hub.deadlines``' one timer, as the tokens' expiries);
+one without an authenticated client on ``/`` by then is closed. The deadline is set by
+wrapping python-engineio's ``connect`` handler (the one python-socketio registers,
+``eio.handlers['connect']``), as python-socketio's own admin instrumentation does;
+tests/hub/test_sessions.py guards it.
+
+The environ kept per session: python-socketio keeps each engine.io session's WSGI environ
+(``sio.environ[eio_sid]``, ~1.2 KB: every request header under an ``HTTP_`` key) for as long
+as the session lives, only to hand it to a namespace's ``connect`` handler. The same wrapper
+replaces it with the two entries ours reads (:data:`ENVIRON_READ`, by :func:`token_from`);
+tests/hub/test_fanout_internals.py guards where python-socketio stores and reads it.
 
 Rooms by client: python-socketio's ``BaseManager`` keeps rooms only as room -> members, so a
 disconnect (``basic_disconnect``) copies and scans every room of the namespace, one per
@@ -35,8 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -46,6 +55,7 @@ from aiohttp import web
 from relay.auth import Principal, TokenVerifier
 from relay.config import Settings
 from relay.errors import Unauthenticated
+from relay.hub.deadlines import Deadline, Deadlines
 from relay.hub.delivery import NAMESPACE, Fanout
 from relay.hub.fanout import DirectFanout
 from relay.hub.rooms import default_room
@@ -56,18 +66,30 @@ log = logging.getLogger(__name__)
 
 PATH = "/socket.io/"
 CLOSE_WAIT: Final = 5.0  # bound on closing one engine.io session (its queue may never drain)
+ENVIRON_READ: Final = ("HTTP_AUTHORIZATION", "QUERY_STRING")  # what token_from reads
 
 
 @dataclass(slots=True)
 class Client:
     principal: Principal
     room: str  # the default room; left while the client has narrowed with subscribe
-    subscriptions: set[str] = field(default_factory=set)
+    # the rooms it narrowed to (a set of its own from the first; most clients never narrow)
+    subscriptions: AbstractSet[str] = frozenset()
     joined: bool = False  # set by the welcome; until then rooms are only recorded
-    expiry: asyncio.TimerHandle | None = None  # ends the session when the token expires
+    expiry: Deadline | None = None  # ends the session when the token expires
 
-    def rooms(self) -> set[str]:
+    def rooms(self) -> AbstractSet[str]:
         return self.subscriptions or {self.room}
+
+    def subscribe(self, room: str) -> None:
+        if isinstance(self.subscriptions, set):
+            self.subscriptions.add(room)
+        else:
+            self.subscriptions = {room}
+
+    def unsubscribe(self, room: str) -> None:
+        if isinstance(self.subscriptions, set):
+            self.subscriptions.discard(room)
 
     @property
     def scope(self) -> str | None:
@@ -116,27 +138,46 @@ class IndexedManager(socketio.AsyncManager):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__()
-        # (namespace, sid) -> its rooms, in the order it entered them (None: "connected")
-        self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}
+        # namespace -> sid -> its rooms, in the order it entered them (None: "connected");
+        # a list: a client is in a few rooms (~100 bytes, where a dict and a key tuple
+        # were ~300 per client)
+        self._rooms_of: dict[str, dict[str, list[Any]]] = {}
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        self._rooms_of.setdefault((namespace, sid), {})[room] = None
+        by_sid = self._rooms_of.get(namespace)
+        if by_sid is None:
+            by_sid = self._rooms_of[namespace] = {}
+        rooms = by_sid.get(sid)
+        if rooms is None:
+            by_sid[sid] = [room]
+        elif room not in rooms:
+            rooms.append(room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
-        rooms = self._rooms_of.get((namespace, sid))
-        if rooms is not None:
-            rooms.pop(room, None)
+        by_sid = self._rooms_of.get(namespace)
+        rooms = by_sid.get(sid) if by_sid is not None else None
+        if by_sid is not None and rooms is not None and room in rooms:
+            rooms.remove(room)
             if not rooms:
-                del self._rooms_of[(namespace, sid)]
+                del by_sid[sid]
+                if not by_sid:
+                    del self._rooms_of[namespace]
+
+    def _rooms(self, sid: str, namespace: str) -> list[Any]:
+        return self._rooms_of.get(namespace, {}).get(sid, [])
 
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         if namespace not in self.rooms:
             return
-        for room in list(self._rooms_of.get((namespace, sid), ())):
+        for room in list(self._rooms(sid, namespace)):
             self.basic_leave_room(sid, namespace, room)
-        self._rooms_of.pop((namespace, sid), None)
+        by_sid = self._rooms_of.get(namespace)
+        if by_sid is not None:
+            by_sid.pop(sid, None)
+            if not by_sid:
+                del self._rooms_of[namespace]
         # the rest as python-socketio's own basic_disconnect
         self.callbacks.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
@@ -146,7 +187,7 @@ class IndexedManager(socketio.AsyncManager):  # type: ignore[misc]
                     del pending[namespace]
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [r for r in self._rooms_of.get((namespace, sid), ()) if r is not None]
+        return [r for r in self._rooms(sid, namespace) if r is not None]
 
 
 class SocketIoServer:
@@ -158,8 +199,10 @@ class SocketIoServer:
         on_unauthenticated: Callable[[], None] | None = None,
         *,
         fast: bool = True,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self._verifier = verifier
+        self._deadlines = Deadlines() if deadlines is None else deadlines
         self._spawn = spawn
         self._auth_timeout = settings.auth_timeout
         self._on_unauthenticated = on_unauthenticated
@@ -174,10 +217,11 @@ class SocketIoServer:
         self.clients: dict[str, Client] = {}
         self.handle_request: Callable[[web.Request], Awaitable[web.StreamResponse]]
         if fast:
-            self.fanout = DirectFanout(self.sio, compression=settings.ws_compression)
-            # python-socketio's handle_request only awaits engine.io's: one coroutine frame
-            # less for each connection's lifetime (guarded in tests/hub/test_fanout_internals.py)
-            self.handle_request = self.sio.eio.handle_request
+            direct = DirectFanout(self.sio, compression=settings.ws_compression)
+            self.fanout = direct
+            # python-socketio's handle_request only awaits engine.io's, which DirectFanout's
+            # calls (guarded in tests/hub/test_fanout_internals.py)
+            self.handle_request = direct.handle_request
         else:
             self.fanout = StockFanout(self.sio, spawn)
             self.handle_request = self.sio.handle_request
@@ -194,8 +238,10 @@ class SocketIoServer:
         async def connect(eio_sid: str, environ: dict[str, Any]) -> Any:
             result = await original(eio_sid, environ)
             if result is None or result is True:
-                loop = asyncio.get_running_loop()
-                loop.call_later(self._auth_timeout, self._check_authenticated, eio_sid)
+                kept = self.sio.environ  # eio_sid -> environ, for the namespace's connect
+                if eio_sid in kept:
+                    kept[eio_sid] = {k: environ[k] for k in ENVIRON_READ if k in environ}
+                self._deadlines.call_later(self._auth_timeout, self._check_authenticated, eio_sid)
             return result
 
         eio.on("connect", connect)
@@ -243,9 +289,9 @@ class SocketIoServer:
              on_unsubscribe: OnNarrow) -> None:  # fmt: skip
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             principal = self._authenticate(auth, environ)
-            client = Client(
-                principal, default_room(principal.tenant, superadmin=principal.is_superadmin)
-            )
+            # one string per tenant, not per client: the room's name lives as long as it does
+            room = sys.intern(default_room(principal.tenant, superadmin=principal.is_superadmin))
+            client = Client(principal, room)
             self.clients[sid] = client
             on_connect(sid, client, last_seq_from(auth))
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import textwrap
+import types
 from collections.abc import Callable
 from importlib.metadata import version
+from typing import Any
 
 import engineio
 import socketio
@@ -22,6 +25,7 @@ from aiohttp import web
 from aiohttp._websocket.writer import WebSocketWriter
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 from socketio.base_manager import BaseManager
@@ -33,6 +37,14 @@ from relay.hub.rooms import tenant_room
 from tests.support import eventually
 
 from .conftest import Relay, SioFactory
+
+
+def awaiting(task: asyncio.Task[Any]) -> list[types.CodeType]:
+    chain, coro = [], task.get_coro()
+    while isinstance(coro, types.CoroutineType):
+        chain.append(coro.cr_code)
+        coro = coro.cr_await
+    return chain
 
 
 def params(func: Callable[..., object]) -> list[str]:
@@ -75,10 +87,59 @@ def test_websocket_driver_is_replaced_on_this_server_only() -> None:
 
 
 def test_socketio_handle_request_only_awaits_engineio() -> None:
-    """SocketIoServer routes requests to ``sio.eio.handle_request`` directly."""
+    """SocketIoServer routes requests to ``sio.eio.handle_request`` (through DirectFanout's)."""
     source = inspect.getsource(socketio.AsyncServer.handle_request)
     code = [ln.strip() for ln in source.split('"""')[-1].splitlines() if ln.strip()]
     assert code == ["return await self.eio.handle_request(*args, **kwargs)"]
+
+
+def test_engineio_returns_the_websocket_drivers_response_as_is() -> None:
+    """DirectFanout.handle_request serves a session opened on the websocket after engine.io
+    returns the driver's response: nothing between them awaits, and what engine.io does after
+    the handler (forget a closed session) is done there instead."""
+    connect = inspect.getsource(EngineServer._handle_connect)
+    tail = connect[connect.index("if transport == 'websocket':") :].split("else:")[0]
+    assert [ln.strip() for ln in tail.splitlines() if ln.strip()] == [
+        "if transport == 'websocket':",
+        "ret = await s.handle_get_request(environ)",
+        "if s.closed and sid in self.sockets:",
+        "# websocket connection ended, so we are done",
+        "del self.sockets[sid]",
+        "return ret",
+    ]
+    handle = inspect.getsource(EngineServer.handle_request)
+    assert "r = await self._handle_connect(environ, transport,\n" in handle
+    after = handle[handle.index("elif method == 'OPTIONS':") :]
+    assert "await" not in after[: after.index("if not isinstance(r, dict):\n            return r")]
+    get = inspect.getsource(AsyncSocket.handle_get_request)
+    assert "return await getattr(self, '_upgrade_' + transport)(environ)" in get
+    upgrade = inspect.getsource(AsyncSocket._upgrade_websocket)
+    assert upgrade.rstrip().endswith("return await ws(environ)")
+
+
+async def test_a_websocket_session_is_served_without_engineio_frames(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    recorder = await sio_client(token("acme"))
+    """The handler task's chain of awaiting coroutines, outermost first: each one is a frame
+    kept for the connection's lifetime."""
+    chains = [awaiting(task) for task in asyncio.all_tasks()]
+    (served,) = [chain for chain in chains if any(code.co_name == "serve" for code in chain)]
+    names = [code.co_name for code in served]
+    assert names[-2:] == ["serve", "receive"], names
+    assert names[:2] == ["_handle_request", "_handle"], names  # aiohttp's
+    assert not [code for code in served if "engineio" in code.co_filename], names
+    assert len(names) <= 8, names  # was 15 when engine.io served it
+    # and no writer task while nothing is queued (one starts on the next put)
+    await eventually(lambda: not [t for t in asyncio.all_tasks() if "_drain" in repr(t)])
+    assert await recorder.client.call("subscribe", {"tenantId": "x"}, timeout=5) == {
+        "ok": False, "error": "forbidden"
+    }  # fmt: skip
+    await eventually(lambda: not [t for t in asyncio.all_tasks() if "_drain" in repr(t)])
+    await recorder.client.disconnect()
+    fanout: DirectFanout = relay_app.hub._io.fanout
+    await eventually(lambda: fanout._websockets == {} and relay_app.hub._io.sio.eio.sockets == {})
+    assert fanout._opened == {} and fanout._sinks == {}
 
 
 def test_engineio_websocket_session_shapes() -> None:
@@ -182,3 +243,63 @@ async def test_fast_path_delivers_and_keeps_acks_rooms_and_cleanup(
     await eventually(lambda: tenant_room("acme") not in manager.rooms.get(NAMESPACE, {}))
     assert fanout.deliver([tenant_room("acme")], event_frame("e", "{}")) == 0
     assert relay_app.hub._io.clients == {}
+
+
+def test_socketio_keeps_the_environ_only_for_namespace_connects() -> None:
+    """SocketIoServer swaps ``sio.environ[eio_sid]`` for the entries its connect handler reads
+    (``relay.hub.sio.ENVIRON_READ``), after python-socketio stored it: what python-socketio
+    reads it for is the namespace ``connect`` handler and ``get_environ``, and engine.io's
+    drivers never read ``ws.environ``."""
+    eio_connect = inspect.getsource(socketio.AsyncServer._handle_eio_connect)
+    assert "self.environ[eio_sid] = environ" in eio_connect
+    reads = re.findall(r"self\.environ\[eio_sid\]|self\.environ\.get\(eio_sid\)|\.environ\b",
+                       inspect.getsource(socketio.AsyncServer)
+                       + inspect.getsource(socketio.base_server.BaseServer))  # fmt: skip
+    assert len(reads) == 8, reads  # init, stored, 3 connect reads, test+del, get_environ
+    driver = inspect.getsource(eio_aiohttp.WebSocket)
+    for line in ("async def __call__(self, environ):", "request = environ['aiohttp.request']",
+                 "self.environ = environ"):  # fmt: skip
+        driver = driver.replace(line, "", 1)
+    assert "environ" not in driver
+
+
+async def test_a_session_keeps_only_the_environ_it_reads(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    await sio_client(token("acme"))
+    (environ,) = relay_app.hub._io.sio.environ.values()
+    assert set(environ) <= {"HTTP_AUTHORIZATION", "QUERY_STRING"} and "QUERY_STRING" in environ
+
+
+def test_a_websocket_writer_without_deflate_never_masks_nor_starts_tasks() -> None:
+    """DirectFanout shares these two between its sessions' writers (``_share_unused``)."""
+    init = inspect.getsource(WebSocketWriter.__init__)
+    assert "self.get_random_bits = partial(random.getrandbits, 32)" in init
+    assert "self._background_tasks: Set[asyncio.Task[None]] = set()" in init
+    send = inspect.getsource(WebSocketWriter.send_frame)
+    assert send.count("self.get_random_bits") + send.count("self._background_tasks") == 2
+    uncompressed = send.index("if not (compress or self.compress) or opcode >= WS_CONTROL")
+    assert send.index("self._background_tasks.add(send_task)") > send.index("else:", uncompressed)
+    frame = inspect.getsource(WebSocketWriter._write_websocket_frame)
+    assert "if use_mask:\n            mask = PACK_RANDBITS(self.get_random_bits())" in frame
+    assert "use_mask = self.use_mask" in frame
+    for name in ("get_random_bits", "_background_tasks"):
+        assert sum(src.count(name) for src in (init, send, frame)) == inspect.getsource(
+            WebSocketWriter
+        ).count(name), name
+    assert "_writer" in inspect.getsource(web.WebSocketResponse._post_start)
+
+
+async def test_websocket_writers_share_what_they_never_use(
+    relay_app: Relay, sio_client: SioFactory, token: Callable[..., str]
+) -> None:
+    await sio_client(token("acme"))
+    await sio_client(token("acme"))
+    fanout: DirectFanout = relay_app.hub._io.fanout
+    writers = [sink.ws._writer for sink in fanout._sinks.values()]
+    assert len(writers) == 2 and writers[0] is not writers[1]
+    assert writers[0].get_random_bits is writers[1].get_random_bits
+    assert writers[0]._background_tasks is writers[1]._background_tasks == set()
+    # and two clients of a tenant share its name and their room's
+    first, second = relay_app.hub._io.clients.values()
+    assert first.room is second.room and first.principal.tenant is second.principal.tenant

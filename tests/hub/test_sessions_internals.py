@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import socketio
 import websockets
+from engineio import async_server as engineio_async_server
+from engineio import async_socket as engineio_async_socket
 from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from engineio.base_socket import BaseSocket
@@ -27,6 +30,7 @@ from relay.auth import Role, mint_token
 from relay.config import Settings
 from relay.hub import Hub
 from relay.hub.fanout import DirectFanout
+from relay.hub.session_queue import SessionQueue
 from tests.logscan import SCAN
 from tests.support import eventually
 
@@ -151,3 +155,18 @@ async def test_python_client_gets_its_pings_and_stays(
     finally:
         await client.disconnect()
     await eventually(lambda: served.eio.sockets == {})
+
+
+def test_guard_engineio_queue_shape() -> None:
+    """Each socket's queue comes from ``server.create_queue()``; every method engine.io calls
+    on it is one :class:`SessionQueue` has (DirectFanout installs it on its server)."""
+    assert "self.queue = self.server.create_queue()" in inspect.getsource(BaseSocket.__init__)
+    used: set[str] = set()
+    for module in (engineio_async_socket, engineio_async_server):
+        used |= set(re.findall(r"\bqueue\.(\w+)\(", inspect.getsource(module)))
+    assert used == {"get", "get_nowait", "put", "put_nowait", "task_done", "join"}
+    assert used <= set(dir(SessionQueue))
+    server = socketio.AsyncServer(async_mode="aiohttp")
+    DirectFanout(server, compression=False)
+    assert isinstance(AsyncSocket(server.eio, "s").queue, SessionQueue)
+    assert isinstance(AsyncSocket(socketio.AsyncServer().eio, "s").queue, asyncio.Queue)
