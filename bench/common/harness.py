@@ -84,8 +84,8 @@ class Sizes:
     ingest_rates: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0, 16000.0)
     ingest_warm: float = 1.5
     ingest_window: float = 4.0
-    micro_fanout: str = "--rounds 2"
-    micro_e2e: str = "--seconds 10"
+    micro_fanout: str = "--rounds 1"
+    micro_e2e: str = "--seconds 6"
     micro_restart: str = ""
     """Options of each micro-benchmark (empty: its own defaults)."""
     micro_wait: float = 150.0

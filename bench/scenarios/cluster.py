@@ -91,8 +91,8 @@ class ClusterSizes:
 
 FULL = ClusterSizes(
     fan_clients=1000, fan_instances=10, fan_rate=20.0, tenants_tenants=500,
-    tenants_clients_per=2, tenants_instances=1000, tenants_rate=2000.0, warm=2.0, window=8.0,
-    failover_instances=50, failover_deadline=30.0, rounds=2,
+    tenants_clients_per=2, tenants_instances=1000, tenants_rate=2000.0, warm=2.0, window=6.0,
+    failover_instances=50, failover_deadline=30.0, rounds=1,
 )  # fmt: skip
 SMOKE = ClusterSizes(
     fan_clients=20, fan_instances=2, fan_rate=20.0, tenants_tenants=5, tenants_clients_per=2,
