@@ -117,8 +117,12 @@ async def test_zombie_after_delete(make_sim: MakeSim, listen: Listen) -> None:
     assert status == 404
     after = len(connecting_of(listener, "inst1"))
     await eventually(lambda: len(connecting_of(listener, "inst1")) >= after + 5)
-    removed_at = own.names().index("remove.instance")
-    assert own.names()[removed_at - 1 :] == ["instance.delete", "remove.instance"]
+    names = own.names()
+    deleted_at, removed_at = names.index("instance.delete"), names.index("remove.instance")
+    assert removed_at == len(names) - 1  # nothing on its own namespace after remove.instance
+    # the loop runs on while the delete's events go out (each emit awaits its sends), so one
+    # of its connection.update may come between them (seen once in CI)
+    assert set(names[deleted_at + 1 : removed_at]) <= {"connection.update"}
     assert running.sim.loops() == [{"instance": "inst1", "rate": 100.0, "zombie": True}]
 
     await running.sim.restart()
